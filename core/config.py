@@ -1,0 +1,201 @@
+"""RunConfig: the single description of a run, frozen, round-tripped through YAML.
+
+The Train page builds one, `workbench train --config run.yaml` reads one, export
+writes one. Same config + same seed + same device = same result.
+"""
+from __future__ import annotations
+
+
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from core.errors import ConfigError
+
+TASKS = ("binary", "multiclass", "regression")
+ROLES = ("numeric", "categorical", "ignore")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str  # a sample's name ("iris") or a path to CSV/Parquet
+    target: str
+    task: str | None = None  # None: inferred from the target column
+    roles: Mapping[str, str] = field(default_factory=dict)  # column -> role override
+    content_hash: str | None = None  # sha256 of the file; checked on reproduce
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = "mlp"  # linear | logistic | mlp | cnn
+    params: Mapping[str, Any] = field(default_factory=dict)  # from the model's spec
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0  # L2
+    l1: float = 0.0
+    momentum: float = 0.9  # sgd, rmsprop
+    nesterov: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    name: str = "constant"
+    step_size: int = 10  # step: epochs between decays
+    gamma: float = 0.5  # step: decay factor
+    plateau_patience: int = 3
+    plateau_factor: float = 0.5
+    warmup_fraction: float = 0.3  # onecycle: pct_start
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    early_stopping: bool = True
+    patience: int = 8
+    monitor: str | None = None  # None: val loss
+    grad_clip: float | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    seed: int = 0
+    drop_last: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str | None = None
+
+    def validate(self) -> "RunConfig":
+        d, o, s, t = self.data, self.optim, self.schedule, self.train
+        checks = [
+            (bool(d.source), "data.source is empty"),
+            (bool(d.target), "data.target is empty"),
+            (d.task is None or d.task in TASKS, f"task must be one of {TASKS}, got {d.task!r}"),
+            (all(r in ROLES for r in d.roles.values()), f"column roles must be one of {ROLES}"),
+            (0 < d.val_fraction < 0.5 and 0 < d.test_fraction < 0.5, "val/test fractions must be in (0, 0.5)"),
+            (self.model.kind in ("linear", "logistic", "mlp", "cnn"), f"unknown model {self.model.kind!r}"),
+            (o.name in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {o.name!r}"),
+            (o.lr > 0, "learning rate must be > 0"),
+            (o.weight_decay >= 0 and o.l1 >= 0, "regularisation must be >= 0"),
+            (s.name in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {s.name!r}"),
+            (t.epochs >= 1, "epochs must be >= 1"),
+            (t.batch_size >= 1, "batch size must be >= 1"),
+            (t.device in DEVICES, f"device must be one of {DEVICES}, got {t.device!r}"),
+            (t.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {t.precision!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    # --- plain data round trip -------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
+        if not isinstance(raw, Mapping) or "data" not in raw:
+            raise ConfigError("a run config needs at least a 'data' section with source and target")
+        try:
+            return cls(
+                data=_build(DataConfig, raw["data"]),
+                model=_build(ModelConfig, raw.get("model") or {}),
+                optim=_build(OptimConfig, raw.get("optim") or {}),
+                schedule=_build(ScheduleConfig, raw.get("schedule") or {}),
+                train=_build(TrainConfig, raw.get("train") or {}),
+                name=raw.get("name"),
+            ).validate()
+        except TypeError as exc:  # unknown or missing keys
+            raise ConfigError(f"invalid run config: {exc}") from None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "RunConfig":
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"the config is not valid YAML: {exc}") from None
+        return cls.from_dict(raw or {})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        return cls.from_yaml(text)
+
+    def evolve(self, **sections: Any) -> "RunConfig":
+        """Copy with whole sections or section fields replaced: evolve(train={"epochs": 5})."""
+        changes: dict[str, Any] = {}
+        for key, value in sections.items():
+            current = getattr(self, key)
+            if is_dataclass(current) and isinstance(value, Mapping):
+                changes[key] = replace(current, **value)
+            else:
+                changes[key] = value
+        return replace(self, **changes).validate()
+
+
+def _build(kind: type, raw: Mapping[str, Any]) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"section for {kind.__name__} must be a mapping")
+    known = {f.name for f in fields(kind)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown keys in {kind.__name__}: {', '.join(sorted(unknown))}")
+    return kind(**{k: (dict(v) if isinstance(v, Mapping) else v) for k, v in raw.items()})
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'train': {'epochs': 3}} -> {'train.epochs': 3}; used for config diffs and tables."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_diff(configs: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Only the flattened keys whose values differ across the configs."""
+    flat = [flatten(c) for c in configs]
+    keys = sorted(set().union(*flat)) if flat else []
+    return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
+
+
+__all__ = [
+    "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "RunConfig",
+    "flatten", "config_diff", "TASKS", "ROLES", "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS",
+]
