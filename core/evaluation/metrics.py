@@ -1,0 +1,164 @@
+"""Scalar evaluation metrics, all computed by sklearn.metrics.
+
+Inputs are numpy arrays of raw model outputs (logits, or de-standardised
+values for regression); the result is a plain `dict[str, float]` so it can go
+straight into the run store. A metric that is undefined for the data at hand
+(ROC AUC with one class present) is NaN rather than an exception: one odd
+test split should not fail a whole run.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+from sklearn.preprocessing import label_binarize
+
+from core.config import TASKS
+from core.errors import ConfigError
+
+CLASSIFICATION_METRICS = (
+    "accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss",
+)
+REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+
+METRIC_DIRECTION: dict[str, str] = {
+    "loss": "min",
+    "accuracy": "max",
+    "balanced_accuracy": "max",
+    "precision_macro": "max",
+    "recall_macro": "max",
+    "f1_macro": "max",
+    "roc_auc": "max",
+    "log_loss": "min",
+    "mse": "min",
+    "rmse": "min",
+    "mae": "min",
+    "r2": "max",
+}
+
+
+def outputs_to_proba(task: str, outputs: np.ndarray) -> np.ndarray:
+    """Raw outputs -> class probabilities (n, K); regression values pass through as (n,).
+
+    scipy's expit and softmax stay finite for logits of any size (+-1000 gives
+    exactly 0 and 1, not NaN), unlike a naive exp.
+    """
+    _check_task(task)
+    out = np.asarray(outputs, dtype=np.float64)
+    if task == "regression":
+        return out.reshape(-1)
+    if task == "binary":
+        p = expit(out.reshape(-1))
+        return np.column_stack([1.0 - p, p])
+    if out.ndim != 2:
+        raise ValueError(f"multiclass outputs must be (n, K) logits, got shape {out.shape}")
+    return softmax(out, axis=1)
+
+
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """y_true holds class indices 0..K-1; proba is (n, K) with rows summing to 1."""
+    y = np.asarray(y_true).astype(np.int64).reshape(-1)
+    proba = np.asarray(proba, dtype=np.float64)
+    n_classes = proba.shape[1]
+    y_pred = proba.argmax(axis=1)
+    with warnings.catch_warnings():
+        # balanced_accuracy warns when y_pred holds a class y_true lacks; the
+        # value is still the documented one, so the warning is only noise.
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = balanced_accuracy_score(y, y_pred)
+    return {
+        "accuracy": float(accuracy_score(y, y_pred)),
+        "balanced_accuracy": float(balanced),
+        "precision_macro": float(precision_score(y, y_pred, average="macro", zero_division=0)),
+        "recall_macro": float(recall_score(y, y_pred, average="macro", zero_division=0)),
+        "f1_macro": float(f1_score(y, y_pred, average="macro", zero_division=0)),
+        "roc_auc": _roc_auc(y, proba),
+        "log_loss": float(log_loss(y, proba, labels=list(range(n_classes)))),
+    }
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    n_classes = proba.shape[1]
+    present = np.unique(y)
+    if present.size < 2:
+        return math.nan  # AUC ranks positives against negatives; one class has no pairs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        if n_classes == 2:
+            return float(roc_auc_score(y, proba[:, 1]))
+        if present.size == n_classes:
+            return float(roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=list(range(n_classes))))
+        # A class missing from y_true makes sklearn's multiclass OvR return NaN
+        # for the whole macro. One-vs-rest over the classes that are present
+        # (the same per-class AUCs, averaged by sklearn) is still meaningful.
+        indicator = label_binarize(y, classes=list(range(n_classes)))[:, present]
+        return float(roc_auc_score(indicator, proba[:, present], average="macro"))
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """In the target's own units: the caller un-standardises predictions first."""
+    y = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)  # r2 of fewer than two samples is NaN
+        r2 = r2_score(y, pred)
+    return {
+        "mse": float(mean_squared_error(y, pred)),
+        "rmse": float(root_mean_squared_error(y, pred)),
+        "mae": float(mean_absolute_error(y, pred)),
+        "r2": float(r2),
+    }
+
+
+def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    """Metrics from raw model outputs (regression outputs already de-standardised)."""
+    _check_task(task)
+    if task == "regression":
+        return regression_metrics(y_true, outputs)
+    return classification_metrics(y_true, outputs_to_proba(task, outputs))
+
+
+def primary_metric(task: str) -> str:
+    """The one number a runs table sorts by."""
+    _check_task(task)
+    return "r2" if task == "regression" else "accuracy"
+
+
+def is_better(name: str, a: float, b: float) -> bool:
+    """Is a strictly better than b for metric `name`? NaN is never better; anything beats NaN."""
+    direction = METRIC_DIRECTION.get(name)
+    if direction is None:
+        raise ConfigError(f"unknown metric {name!r}; choose one of: {', '.join(METRIC_DIRECTION)}")
+    if math.isnan(a):
+        return False
+    if math.isnan(b):
+        return True
+    return a > b if direction == "max" else a < b
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+
+
+__all__ = [
+    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "METRIC_DIRECTION",
+    "outputs_to_proba", "classification_metrics", "regression_metrics", "compute_metrics",
+    "primary_metric", "is_better",
+]

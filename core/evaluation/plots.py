@@ -1,0 +1,148 @@
+"""Plotly figures drawn from the plain data of `core.evaluation.curves` and run history.
+
+Figures only: showing them (Streamlit, a notebook, an HTML export) is the
+caller's business, so core stays free of the UI.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+HEIGHT = 380
+TEMPLATE = "plotly_white"
+_COLORS = qualitative.Plotly
+_SPLIT_DASH = {"train": "solid", "val": "dash", "test": "dot"}
+_CHANCE = {"color": "#999999", "dash": "dot", "width": 1}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, **extra: Any) -> go.Figure:
+    fig.update_layout(
+        title={"text": title},
+        xaxis_title=x,
+        yaxis_title=y,
+        template=TEMPLATE,
+        height=HEIGHT,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        **extra,
+    )
+    return fig
+
+
+def confusion_figure(conf: Mapping[str, Any], normalized: bool = True) -> go.Figure:
+    """Heatmap coloured by rate (or count); each cell's text shows the count too."""
+    labels = list(conf["labels"])
+    counts = conf["matrix"]
+    rates = conf["normalized"]
+    z = rates if normalized else counts
+    text = [
+        [f"{c}<br>{r:.0%}" for c, r in zip(count_row, rate_row)]
+        for count_row, rate_row in zip(counts, rates)
+    ]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale="Blues",
+        zmin=0, zmax=1 if normalized else None, showscale=False,
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
+    ))
+    # autorange reversed puts the first class at the top, as in a printed matrix.
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    return _layout(fig, "Confusion matrix", "Predicted class", "True class")
+
+
+def roc_figure(curves: Sequence[Mapping[str, Any]]) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=_CHANCE, name="chance", hoverinfo="skip"))
+    for i, c in enumerate(curves):
+        fig.add_trace(go.Scatter(
+            x=c["fpr"], y=c["tpr"], mode="lines", line={"color": _COLORS[i % len(_COLORS)]},
+            name=f"{c['label']} (AUC {c['auc']:.3f})",
+        ))
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, "ROC curve", "False positive rate", "True positive rate")
+
+
+def pr_figure(curves: Sequence[Mapping[str, Any]]) -> go.Figure:
+    fig = go.Figure()
+    for i, c in enumerate(curves):
+        color = _COLORS[i % len(_COLORS)]
+        fig.add_trace(go.Scatter(
+            x=c["recall"], y=c["precision"], mode="lines", line={"color": color, "shape": "hv"},
+            name=f"{c['label']} (AP {c['average_precision']:.3f})",
+        ))
+        if "prevalence" in c:  # random guessing reaches precision = share of positives
+            fig.add_trace(go.Scatter(
+                x=[0, 1], y=[c["prevalence"]] * 2, mode="lines", line={**_CHANCE, "color": color},
+                showlegend=False, hoverinfo="skip",
+            ))
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, "Precision-recall curve", "Recall", "Precision")
+
+
+def calibration_figure(cal: Mapping[str, Any]) -> go.Figure:
+    top = cal.get("kind") == "top class"
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=_CHANCE, name="perfectly calibrated"))
+    fig.add_trace(go.Scatter(
+        x=cal["mean_predicted"], y=cal["fraction_positive"], mode="lines+markers",
+        line={"color": _COLORS[0]}, name="model",
+    ))
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    return _layout(
+        fig, "Calibration",
+        "Mean confidence in the top class" if top else "Mean predicted probability",
+        "Share correct" if top else "Share of positives",
+    )
+
+
+def residuals_figure(res: Mapping[str, Any]) -> go.Figure:
+    fig = go.Figure(go.Scattergl(
+        x=res["pred"], y=res["residual"], mode="markers",
+        marker={"size": 5, "opacity": 0.6, "color": _COLORS[0]}, name="test rows",
+    ))
+    fig.add_hline(y=0, line=_CHANCE)
+    return _layout(fig, "Residuals", "Predicted value", "Residual (true - predicted)", showlegend=False)
+
+
+def curves_figure(
+    history: pd.DataFrame, metric: str, runs: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Learning curves of one metric: a colour per run, solid train, dashed val.
+
+    `history` has columns run_id, epoch, split, name, value (metric rows from
+    the run store). `runs` maps run_id -> legend label and fixes which runs
+    are drawn and in what order; None draws every run under its id.
+    """
+    rows = history[history["name"] == metric]
+    if runs is None:
+        runs = {run_id: str(run_id) for run_id in dict.fromkeys(rows["run_id"])}
+    fig = go.Figure()
+    for i, (run_id, label) in enumerate(runs.items()):
+        color = _COLORS[i % len(_COLORS)]
+        run_rows = rows[rows["run_id"] == run_id]
+        for split, dash in _SPLIT_DASH.items():
+            # Several rows for one epoch (a resumed run, step-level logging):
+            # the last one written is the epoch's final value.
+            part = (
+                run_rows[run_rows["split"] == split]
+                .sort_values("epoch", kind="stable")
+                .drop_duplicates("epoch", keep="last")
+            )
+            if part.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=part["epoch"].tolist(), y=part["value"].tolist(), mode="lines",
+                line={"color": color, "dash": dash}, legendgroup=str(run_id),
+                name=f"{label} · {split}",
+            ))
+    return _layout(fig, metric.replace("_", " ").capitalize(), "Epoch", metric, hovermode="x unified")
+
+
+__all__ = [
+    "confusion_figure", "roc_figure", "pr_figure", "calibration_figure", "residuals_figure", "curves_figure",
+]
