@@ -1,0 +1,192 @@
+"""execute_run: one run from queued to a terminal status, with its artifacts.
+
+Called in a worker process by the RunManager and in-process by `workbench train`;
+the same code path either way.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from safetensors.torch import save as safetensors_bytes
+
+from core.atomic import write_atomic, write_atomic_with
+from core.config import RunConfig
+from core.data import Catalog, Split
+from core.errors import WorkbenchError
+from core.evaluation import compute_metrics, outputs_to_proba
+from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
+from core.models import build_model, count_parameters, output_size, resolve_params
+from core.runs.prepare import PreparedData, prepare_data, save_split
+from core.runs.sink import StoreLogger
+from core.runs.store import RunStore
+from core.training.callbacks import Callback, CancelFit, NonFiniteLoss, StopCheck
+from core.training.device import device_label, is_oom, memory_mb, resolve_device
+from core.training.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+
+def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: Iterable[Callback] = (),
+                should_stop: Callable[[], str | None] | None = None, split: Split | None = None) -> str:
+    """Train, evaluate and save one run. Returns its terminal status; never raises for a run's own failure."""
+    store.update(run_id, pid=os.getpid())
+    store.set_status(run_id, "running")
+    run_dir = store.run_dir(run_id)
+    trainer: Trainer | None = None
+    prepared: PreparedData | None = None
+    try:
+        config = RunConfig.from_dict(store.get(run_id).config)
+        prepared = prepare_data(config, catalog, split)
+        store.update(run_id, task=prepared.schema.task, dataset=prepared.ref.name)
+        model_params = resolve_params(config.model.kind, config.model.params)
+        torch.manual_seed(config.train.seed)  # the initial weights are part of "same seed, same result"
+        model = build_model(config.model.kind, model_params, prepared.X["train"].shape[1],
+                            output_size(prepared.schema.task, prepared.schema.n_classes), prepared.schema.image_shape)
+        stop = should_stop or (lambda: "stopped by the user" if store.stop_requested(run_id) else None)
+        logger = StoreLogger(store, run_id)
+        for message in prepared.warnings:
+            logger.events.append(message)
+        trainer = Trainer(config, prepared.schema.task, [logger, StopCheck(stop), *callbacks])
+        store.update(run_id, device=_device_name(config))
+        trainer.fit(model, prepared.X["train"], prepared.y["train"], prepared.X["val"], prepared.y["val"])
+        summary = _finish(store, run_id, run_dir, config, prepared, trainer, model_params)
+        summary["events"] = logger.events
+        store.update(run_id, summary=summary, device=device_label(trainer.device_))
+        store.set_status(run_id, "completed")
+        return "completed"
+    except CancelFit as stop:
+        _save_checkpoint(store, run_id, run_dir, trainer)
+        store.set_status(run_id, stop.status, stop.reason)
+        return stop.status
+    except NonFiniteLoss as exc:
+        _save_checkpoint(store, run_id, run_dir, trainer)
+        store.set_status(run_id, "failed", str(exc))
+        return "failed"
+    except WorkbenchError as exc:  # bad data or config: the CLI exits 2 on these
+        store.update(run_id, summary={"error_kind": "input"})
+        store.set_status(run_id, "failed", str(exc))
+        return "failed"
+    except Exception as exc:  # noqa: BLE001 - the run fails with a reason; the trace goes to its log file
+        reason = ("out of memory even at batch size 1: use a smaller model or the CPU" if is_oom(exc)
+                  else f"internal error ({type(exc).__name__}: {exc}); details in {run_dir / 'error.log'}")
+        _write_error_log(run_dir)
+        store.set_status(run_id, "failed", reason)
+        log.exception("run %s failed", run_id)
+        return "failed"
+
+
+def _device_name(config: RunConfig) -> str:
+    try:
+        return str(resolve_device(config.train.device))
+    except WorkbenchError:
+        return config.train.device
+
+
+def _finish(store: RunStore, run_id: str, run_dir: Path, config: RunConfig, prepared: PreparedData,
+            trainer: Trainer, model_params: dict[str, Any]) -> dict[str, Any]:
+    task = prepared.schema.task
+    metrics, predictions = {}, []
+    for part in ("val", "test"):
+        outputs = trainer.predict(prepared.X[part])
+        y_true, y_out = _for_metrics(task, prepared, prepared.y[part], outputs)
+        metrics[part] = compute_metrics(task, y_true, y_out)
+        predictions.append(_prediction_frame(part, prepared, outputs))
+    pred = pd.concat(predictions, ignore_index=True)
+    _save_model(store, run_id, run_dir, trainer, prepared, config, model_params)
+    write_atomic_with(run_dir / "predictions.parquet", lambda fh: pred.to_parquet(fh, index=False))
+    store.add_artifact(run_id, "predictions", run_dir / "predictions.parquet")
+    write_atomic(run_dir / "evaluation.json", json.dumps(_evaluation(task, prepared, pred[pred.split == "test"])))
+    store.add_artifact(run_id, "evaluation", run_dir / "evaluation.json")
+    return {
+        "metrics": metrics, "duration_s": time.time() - trainer.start_time_,
+        "samples_per_s": trainer.samples_per_s_, "epochs_run": trainer.epoch_, "best_epoch": trainer.best_epoch_,
+        "batch_size": trainer.batch_size_, "n_parameters": count_parameters(trainer.model_),
+        "n_features": int(prepared.X["train"].shape[1]), "rows": {k: int(len(v)) for k, v in prepared.y.items()},
+        "data_hash": prepared.ref.sha256, "gpu_mem_mb": memory_mb(trainer.device_),
+        "classes": list(prepared.schema.classes or []),
+    }
+
+
+def _for_metrics(task: str, prepared: PreparedData, y_enc: np.ndarray, outputs: np.ndarray):
+    if task == "regression":  # metrics in the user's units, not the standardised ones
+        return prepared.preprocessor.decode_target(y_enc), prepared.preprocessor.decode_target(outputs[:, 0])
+    return y_enc, outputs
+
+
+def _prediction_frame(part: str, prepared: PreparedData, outputs: np.ndarray) -> pd.DataFrame:
+    pre, schema = prepared.preprocessor, prepared.schema
+    rows = getattr(prepared.split, part)
+    y_enc = prepared.y[part]
+    frame = pd.DataFrame({"row": rows, "split": part})
+    if schema.task == "regression":
+        frame["y_true"] = pre.decode_target(y_enc).astype(float)
+        frame["y_pred"] = pre.decode_target(outputs[:, 0]).astype(float)
+        return frame
+    proba = outputs_to_proba(schema.task, outputs)
+    frame["y_true"] = pre.decode_target(y_enc).astype(str)
+    frame["y_pred"] = pre.decode_target(proba.argmax(axis=1)).astype(str)
+    for k, label in enumerate(schema.classes or []):
+        frame[f"proba_{label}"] = proba[:, k]
+    return frame
+
+
+def _evaluation(task: str, prepared: PreparedData, test: pd.DataFrame) -> dict[str, Any]:
+    if task == "regression":
+        return {"task": task, "residuals": residuals(test.y_true.to_numpy(), test.y_pred.to_numpy())}
+    classes = [str(c) for c in prepared.schema.classes or []]
+    index = {c: i for i, c in enumerate(classes)}
+    y_true = test.y_true.map(index).to_numpy()
+    y_pred = test.y_pred.map(index).to_numpy()
+    proba = test[[f"proba_{c}" for c in classes]].to_numpy()
+    return {"task": task, "classes": classes, "confusion": confusion(y_true, y_pred, classes),
+            "roc": roc_curves(y_true, proba, classes), "pr": pr_curves(y_true, proba, classes),
+            "calibration": calibration(y_true, proba)}
+
+
+def _save_model(store: RunStore, run_id: str, run_dir: Path, trainer: Trainer, prepared: PreparedData,
+                config: RunConfig, model_params: dict[str, Any]) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in trainer.model_.state_dict().items()}
+    write_atomic(run_dir / "model.safetensors", safetensors_bytes(state))
+    meta = {"kind": config.model.kind, "params": model_params, "task": prepared.schema.task,
+            "n_features": int(prepared.X["train"].shape[1]),
+            "n_outputs": output_size(prepared.schema.task, prepared.schema.n_classes),
+            "image_shape": list(prepared.schema.image_shape) if prepared.schema.image_shape else None,
+            "feature_names": prepared.preprocessor.feature_names, "schema": prepared.schema.to_dict()}
+    write_atomic(run_dir / "model.json", json.dumps(meta, indent=1))
+    prepared.preprocessor.save(run_dir / "preprocessor.json")
+    write_atomic(run_dir / "config.yaml", config.to_yaml())
+    save_split(prepared.split, run_dir / "split.json")
+    for kind, name in (("weights", "model.safetensors"), ("model_meta", "model.json"),
+                       ("preprocessor", "preprocessor.json"), ("config", "config.yaml"), ("split", "split.json")):
+        store.add_artifact(run_id, kind, run_dir / name)
+
+
+def _save_checkpoint(store: RunStore, run_id: str, run_dir: Path, trainer: Trainer | None) -> None:
+    """A stopped or failed run keeps its last good weights, written atomically."""
+    if trainer is None or not hasattr(trainer, "model_"):
+        return
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in trainer.model_.state_dict().items()}
+        write_atomic(run_dir / "checkpoint.safetensors", safetensors_bytes(state))
+        store.add_artifact(run_id, "checkpoint", run_dir / "checkpoint.safetensors")
+    except (OSError, WorkbenchError):
+        log.warning("could not save a checkpoint for %s", run_id, exc_info=True)
+
+
+def _write_error_log(run_dir: Path) -> None:
+    try:
+        write_atomic(run_dir / "error.log", traceback.format_exc())
+    except (OSError, WorkbenchError):
+        pass
+
+

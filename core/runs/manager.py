@@ -1,0 +1,148 @@
+"""RunManager: queues runs per device and trains each in its own worker process."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from core.config import RunConfig
+from core.data import Catalog
+from core.runs.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Worker:
+    run_id: str
+    device: str
+    proc: subprocess.Popen[bytes]
+
+
+class RunManager:
+    """Starts queued runs when their device has a free slot (default: one run at a time per device)."""
+
+    def __init__(self, store: RunStore, catalog: Catalog, slots: dict[str, int] | None = None, poll_s: float = 0.2):
+        self.store, self.catalog = store, catalog
+        self.slots = {"cuda": 1, "mps": 1, "cpu": 1, **(slots or {})}
+        self.poll_s = poll_s
+        self._workers: dict[str, _Worker] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="run-manager", daemon=True)
+        self._thread.start()
+
+    # --- public ---------------------------------------------------------------
+    def submit(self, config: RunConfig, *, name: str | None = None, parent_id: str | None = None,
+               tags: tuple[str, ...] = ()) -> str:
+        """Validate cheaply (the data must resolve), record the run as queued, and wake the dispatcher."""
+        config.validate()
+        ref = self.catalog.resolve(config.data.source)
+        if config.data.content_hash is None:
+            config = config.evolve(data={"content_hash": ref.sha256})
+        run_id = self.store.create_run(config.to_dict(), name=name or config.name, task=config.data.task,
+                                       model=config.model.kind, dataset=ref.name, parent_id=parent_id, tags=tags)
+        self.store.update(run_id, progress={"owner_pid": os.getpid(), "queue_device": _queue_of(config)})
+        self._wake.set()
+        return run_id
+
+    def stop(self, run_id: str) -> None:
+        self.store.request_stop(run_id)
+        self._wake.set()
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return list(self._workers)
+
+    def kill(self, run_id: str) -> None:
+        """Hard kill (tests and a stuck worker); the reaper records the run as interrupted."""
+        with self._lock:
+            worker = self._workers.get(run_id)
+        if worker:
+            worker.proc.kill()
+
+    def close(self, wait_s: float = 5.0) -> None:
+        self._closed = True
+        self._wake.set()
+        with self._lock:
+            workers = list(self._workers.values())
+        for w in workers:
+            w.proc.terminate()
+        for w in workers:
+            try:
+                w.proc.wait(wait_s)
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+        self._reap()
+
+    # --- dispatcher -------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._closed:
+            try:
+                self._reap()
+                self._start_queued()
+            except Exception:  # noqa: BLE001 - the dispatcher must outlive one bad run
+                log.exception("run manager loop")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    def _reap(self) -> None:
+        with self._lock:
+            done = [w for w in self._workers.values() if w.proc.poll() is not None]
+            for w in done:
+                del self._workers[w.run_id]
+        for w in done:
+            code = w.proc.returncode
+            if code < 0:
+                reason = f"the training process was killed (signal {-code})"
+                self.store.set_status(w.run_id, "interrupted", reason)
+            else:  # a worker that exits normally has written its own status; this is the backstop
+                self.store.set_status(w.run_id, "failed", f"the training process exited with code {code}")
+
+    def _start_queued(self) -> None:
+        queued = sorted(self.store.list_runs(status="queued"), key=lambda r: r.created_at)
+        for run in queued:
+            if run.progress.get("owner_pid") != os.getpid():
+                continue  # another app process owns that queue entry
+            device = run.progress.get("queue_device", "cpu")
+            with self._lock:
+                busy = sum(1 for w in self._workers.values() if w.device == device)
+                if busy >= self.slots.get(device, 1):
+                    continue
+                self._workers[run.run_id] = _Worker(run.run_id, device, self._spawn(run.run_id))
+
+    def _spawn(self, run_id: str) -> subprocess.Popen[bytes]:
+        log_path = self.store.run_dir(run_id) / "worker.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log_file:
+            return subprocess.Popen(
+                [sys.executable, "-m", "core.runs.worker", str(self.store.workspace), run_id],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def wait(self, run_id: str, timeout_s: float = 120.0) -> Any:
+        """Block until the run reaches a terminal status (CLI and tests); returns its record."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            record = self.store.get(run_id)
+            if record.status not in ("queued", "running"):
+                return record
+            time.sleep(0.05)
+        raise TimeoutError(f"run {run_id} did not finish within {timeout_s:.0f} s")
+
+
+def _queue_of(config: RunConfig) -> str:
+    if config.train.device != "auto":
+        return config.train.device
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"

@@ -1,0 +1,381 @@
+"""RunStore: runs, metrics and artifacts in one SQLite file.
+
+SQLite in WAL mode lets a page read metrics while a worker process writes them.
+Connections are per thread (sqlite3 objects must not cross threads); the store
+itself holds only the path, so it is safe to share.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from core.atomic import sha256_file
+from core.errors import RunNotFound
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("queued", "running")
+TERMINAL = ("completed", "failed", "cancelled", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    task TEXT,
+    model TEXT,
+    dataset TEXT,
+    device TEXT,
+    config_json TEXT NOT NULL,
+    summary_json TEXT NOT NULL DEFAULT '{}',
+    progress_json TEXT NOT NULL DEFAULT '{}',
+    tags_json TEXT NOT NULL DEFAULT '[]',
+    parent_id TEXT,
+    pid INTEGER,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    heartbeat_at REAL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    split TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, kind)
+);
+"""
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    name: str
+    status: str
+    status_reason: str | None
+    task: str | None
+    model: str | None
+    dataset: str | None
+    device: str | None
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    progress: dict[str, Any]
+    tags: list[str]
+    parent_id: str | None
+    pid: int | None
+    stop_requested: bool
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    heartbeat_at: float | None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.summary.get("metrics", {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "name": self.name, "status": self.status,
+            "status_reason": self.status_reason, "task": self.task, "model": self.model,
+            "dataset": self.dataset, "device": self.device, "metrics": self.metrics,
+            "duration_s": self.summary.get("duration_s", self.duration_s),
+            "samples_per_s": self.summary.get("samples_per_s"), "tags": self.tags,
+            "parent_id": self.parent_id, "created_at": self.created_at,
+            "started_at": self.started_at, "ended_at": self.ended_at, "config": self.config,
+        }
+
+
+@dataclass
+class MetricRow:
+    step: int
+    epoch: int
+    split: str
+    name: str
+    value: float | None
+    time: float = field(default_factory=time.time)
+
+
+class RunStore:
+    """The sink every run writes to and every page reads from."""
+
+    def __init__(self, workspace: str | Path):
+        self.workspace = Path(workspace)
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.runs_dir = self.workspace / "runs"
+        self.runs_dir.mkdir(exist_ok=True)
+        self.db_path = self.workspace / "workbench.db"
+        self._local = threading.local()
+        self._con().executescript(_SCHEMA)  # executescript manages its own transaction
+
+    # --- connections -------------------------------------------------------
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None or getattr(self._local, "pid", None) != os.getpid():
+            con = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=True)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA busy_timeout=60000")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.row_factory = sqlite3.Row
+            self._local.con, self._local.pid = con, os.getpid()
+        return con
+
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self._con())
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # --- runs ----------------------------------------------------------------
+    def create_run(self, config: Mapping[str, Any], *, name: str | None = None, task: str | None = None,
+                   model: str | None = None, dataset: str | None = None, parent_id: str | None = None,
+                   status: str = "queued", tags: Iterable[str] = ()) -> str:
+        run_id = time.strftime("%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        with self._tx() as con:
+            name = name or self._default_name(con, model, dataset)
+            con.execute(
+                "INSERT INTO runs (run_id, name, status, task, model, dataset, config_json, parent_id,"
+                " tags_json, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (run_id, name, status, task, model, dataset, json.dumps(config), parent_id,
+                 json.dumps(list(tags)), time.time()),
+            )
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    @staticmethod
+    def _default_name(con: sqlite3.Connection, model: str | None, dataset: str | None) -> str:
+        stem = f"{model or 'run'}-{dataset or 'data'}"
+        n = con.execute("SELECT COUNT(*) FROM runs WHERE name LIKE ?", (stem + "-%",)).fetchone()[0]
+        return f"{stem}-{n + 1}"
+
+    def run_dir(self, run_id: str) -> Path:
+        # run ids are ours, but never let one walk out of the workspace
+        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+            raise RunNotFound(f"not a run id: {run_id!r}")
+        return self.runs_dir / run_id
+
+    def get(self, run_id: str) -> RunRecord:
+        row = self._con().execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            # accept a unique prefix or an exact name, as people type them
+            rows = self._con().execute(
+                "SELECT * FROM runs WHERE run_id LIKE ? OR name = ?", (run_id + "%", run_id)).fetchall()
+            if len(rows) != 1:
+                raise RunNotFound(f"no run '{run_id}' (see `workbench runs` for the list)")
+            row = rows[0]
+        return _record(row)
+
+    def list_runs(self, status: str | None = None, parent_id: str | None = None,
+                  include_children: bool = True) -> list[RunRecord]:
+        sql, args = "SELECT * FROM runs WHERE 1=1", []
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if parent_id:
+            sql += " AND parent_id = ?"
+            args.append(parent_id)
+        elif not include_children:
+            sql += " AND parent_id IS NULL"
+        rows = self._con().execute(sql + " ORDER BY created_at DESC", args).fetchall()
+        return [_record(r) for r in rows]
+
+    def update(self, run_id: str, **fields_: Any) -> None:
+        cols = {"summary": "summary_json", "progress": "progress_json", "tags": "tags_json", "config": "config_json"}
+        sets, args = [], []
+        for key, value in fields_.items():
+            col = cols.get(key, key)
+            sets.append(f"{col} = ?")
+            args.append(json.dumps(value) if col.endswith("_json") else value)
+        with self._tx() as con:
+            con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*args, run_id))
+
+    def set_status(self, run_id: str, status: str, reason: str | None = None, *, only_if_active: bool = True) -> bool:
+        """Move a run to `status`. A terminal status is never overwritten (stopping twice is harmless)."""
+        now = time.time()
+        ended = now if status in TERMINAL else None
+        started = now if status == "running" else None
+        guard = f" AND status IN {ACTIVE}" if only_if_active else ""
+        with self._tx() as con:
+            cur = con.execute(
+                f"UPDATE runs SET status = ?, status_reason = ?, ended_at = COALESCE(?, ended_at),"
+                f" started_at = COALESCE(started_at, ?) WHERE run_id = ?{guard}",
+                (status, reason, ended, started, run_id),
+            )
+            return cur.rowcount == 1
+
+    def heartbeat(self, run_id: str, progress: Mapping[str, Any] | None = None) -> None:
+        with self._tx() as con:
+            if progress is None:
+                con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (time.time(), run_id))
+            else:
+                con.execute("UPDATE runs SET heartbeat_at = ?, progress_json = ? WHERE run_id = ?",
+                            (time.time(), json.dumps(dict(progress)), run_id))
+
+    def request_stop(self, run_id: str) -> None:
+        """Ask a run to stop. A run still waiting in the queue has nothing to stop: it is cancelled at once."""
+        with self._tx() as con:
+            con.execute("UPDATE runs SET stop_requested = 1 WHERE run_id = ?", (run_id,))
+            con.execute("UPDATE runs SET status = 'cancelled', status_reason = ?, ended_at = ?"
+                        " WHERE run_id = ? AND status = 'queued'",
+                        ("stopped by the user before it started", time.time(), run_id))
+
+    def stop_requested(self, run_id: str) -> bool:
+        row = self._con().execute("SELECT stop_requested FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    def delete(self, run_id: str) -> None:
+        import shutil
+
+        record = self.get(run_id)
+        if record.status in ACTIVE:
+            self.request_stop(run_id)
+        with self._tx() as con:
+            for table in ("metrics", "artifacts", "runs"):
+                con.execute(f"DELETE FROM {table} WHERE run_id = ?", (record.run_id,))
+        shutil.rmtree(self.run_dir(record.run_id), ignore_errors=True)
+
+    # --- metrics -------------------------------------------------------------
+    def log_metrics(self, run_id: str, rows: Iterable[MetricRow]) -> None:
+        batch = [(run_id, r.step, r.epoch, r.split, r.name, _finite_or_none(r.value), r.time) for r in rows]
+        if batch:
+            with self._tx() as con:
+                con.executemany(
+                    "INSERT INTO metrics (run_id, step, epoch, split, name, value, time) VALUES (?,?,?,?,?,?,?)",
+                    batch)
+
+    def metrics(self, run_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+        """Metric rows with id > after_id: pages poll with the last id they drew."""
+        rows = self._con().execute(
+            "SELECT id, step, epoch, split, name, value, time FROM metrics WHERE run_id = ? AND id > ? ORDER BY id",
+            (run_id, after_id)).fetchall()
+        return [dict(r) for r in rows]
+
+    def metrics_frame(self, run_ids: Iterable[str]):
+        import pandas as pd
+
+        ids = list(run_ids)
+        if not ids:
+            return pd.DataFrame(columns=["run_id", "id", "step", "epoch", "split", "name", "value", "time"])
+        marks = ",".join("?" * len(ids))
+        return pd.read_sql_query(
+            f"SELECT run_id, id, step, epoch, split, name, value, time FROM metrics WHERE run_id IN ({marks})"
+            " ORDER BY id", self._con(), params=ids)
+
+    # --- artifacts ------------------------------------------------------------
+    def add_artifact(self, run_id: str, kind: str, path: str | Path) -> None:
+        p = Path(path)
+        rel = p.relative_to(self.workspace) if p.is_absolute() and p.is_relative_to(self.workspace) else p
+        with self._tx() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO artifacts (run_id, kind, path, sha256, bytes, created_at) VALUES (?,?,?,?,?,?)",
+                (run_id, kind, str(rel), sha256_file(p), p.stat().st_size, time.time()))
+
+    def artifacts(self, run_id: str) -> dict[str, dict[str, Any]]:
+        rows = self._con().execute("SELECT * FROM artifacts WHERE run_id = ?", (run_id,)).fetchall()
+        return {r["kind"]: {**dict(r), "path": str(self.workspace / r["path"])} for r in rows}
+
+    def artifact_path(self, run_id: str, kind: str) -> Path | None:
+        art = self.artifacts(run_id).get(kind)
+        return Path(art["path"]) if art else None
+
+    # --- recovery -------------------------------------------------------------
+    def mark_orphans(self, stale_after_s: float = 120.0) -> list[str]:
+        """Runs whose worker is gone become interrupted (called at start-up)."""
+        marked = []
+        for run in self.list_runs():
+            if run.status == "running" and (not _pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
+                if self.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
+                    marked.append(run.run_id)
+            elif run.status == "queued" and run.pid is None and not _pid_alive(self._owner_pid(run)):
+                if self.set_status(run.run_id, "interrupted", "the app stopped before this run started"):
+                    marked.append(run.run_id)
+        return marked
+
+    @staticmethod
+    def _owner_pid(run: RunRecord) -> int | None:
+        return run.progress.get("owner_pid")
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT: writers queue on the busy timeout instead of failing."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.con.execute("BEGIN IMMEDIATE")
+        return self.con
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"], name=row["name"], status=row["status"], status_reason=row["status_reason"],
+        task=row["task"], model=row["model"], dataset=row["dataset"], device=row["device"],
+        config=json.loads(row["config_json"]), summary=json.loads(row["summary_json"]),
+        progress=json.loads(row["progress_json"]), tags=json.loads(row["tags_json"]),
+        parent_id=row["parent_id"], pid=row["pid"], stop_requested=bool(row["stop_requested"]),
+        created_at=row["created_at"], started_at=row["started_at"], ended_at=row["ended_at"],
+        heartbeat_at=row["heartbeat_at"],
+    )
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    return v if v == v and v not in (float("inf"), float("-inf")) else None
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child has exited; treat it as gone
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _stale(heartbeat_at: float | None, after_s: float) -> bool:
+    return heartbeat_at is not None and time.time() - heartbeat_at > after_s

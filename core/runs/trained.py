@@ -1,0 +1,75 @@
+"""A trained run loaded back from its artifacts: safetensors + JSON, never pickle."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from core.config import RunConfig
+from core.data import Preprocessor, Schema
+from core.errors import WorkbenchError
+from core.evaluation import outputs_to_proba
+from core.models import build_model
+
+BATCH = 8192
+
+
+@dataclass
+class TrainedModel:
+    model: nn.Module  # eval mode, on `device`
+    preprocessor: Preprocessor
+    schema: Schema
+    config: RunConfig
+    meta: dict[str, Any]
+    device: torch.device
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str = "cpu") -> "TrainedModel":
+        run_dir = Path(run_dir)
+        weights = run_dir / "model.safetensors"
+        if not weights.exists():
+            raise WorkbenchError(f"run {run_dir.name} has no trained model (it did not complete)")
+        meta = json.loads((run_dir / "model.json").read_text())
+        model = build_model(meta["kind"], meta["params"], meta["n_features"], meta["n_outputs"],
+                            tuple(meta["image_shape"]) if meta.get("image_shape") else None)
+        model.load_state_dict(load_file(str(weights)))
+        dev = torch.device(device)
+        return cls(model=model.to(dev).eval(), preprocessor=Preprocessor.load(run_dir / "preprocessor.json"),
+                   schema=Schema.from_dict(meta["schema"]), config=RunConfig.load(run_dir / "config.yaml"),
+                   meta=meta, device=dev)
+
+    @property
+    def task(self) -> str:
+        return self.schema.task
+
+    @torch.no_grad()
+    def outputs(self, X: np.ndarray) -> np.ndarray:
+        """Raw outputs (logits / standardised values) for encoded features, float32 (n, n_outputs)."""
+        X_t = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        outs = [self.model(X_t[i:i + BATCH].to(self.device)).float().cpu() for i in range(0, len(X_t), BATCH)]
+        return torch.cat(outs).numpy() if outs else np.zeros((0, self.meta["n_outputs"]), dtype=np.float32)
+
+    def predict_encoded(self, X: np.ndarray) -> np.ndarray:
+        """What a user reads: class probabilities (n, K), or values in the target's units (n,)."""
+        out = self.outputs(X)
+        if self.task == "regression":
+            return self.preprocessor.decode_target(out[:, 0]).astype(np.float64)
+        return outputs_to_proba(self.task, out)
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Predictions for rows with the original column names."""
+        pred = self.predict_encoded(self.preprocessor.transform(frame))
+        if self.task == "regression":
+            return pd.DataFrame({"prediction": pred}, index=frame.index)
+        classes = [str(c) for c in self.schema.classes or []]
+        out = pd.DataFrame({"prediction": np.asarray(classes, dtype=object)[pred.argmax(axis=1)]}, index=frame.index)
+        for k, label in enumerate(classes):
+            out[f"proba_{label}"] = pred[:, k]
+        return out

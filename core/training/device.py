@@ -1,0 +1,74 @@
+"""Device and precision: which accelerator a run uses and what it can do."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+from core.errors import ConfigError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto: cuda > mps > cpu. A forced device that is missing is a clear error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available here; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device 'mps' was asked for but Apple's MPS is not available here; use --device auto or cpu")
+    return torch.device(name)
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The dtype to autocast to, or None for fp32. Mixed precision is a CUDA feature here."""
+    if precision == "fp32" or device.type != "cuda":
+        return None
+    if precision == "bf16":
+        if not torch.cuda.is_bf16_supported():
+            raise ConfigError("this GPU does not support bf16; choose fp16 or fp32")
+        return torch.bfloat16
+    return torch.float16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+def memory_mb(device: torch.device) -> float | None:
+    """Peak memory allocated by this process on a CUDA device, in MiB."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def available_devices() -> list[dict[str, Any]]:
+    """What the Home and Train pages show: each device with its name and free memory."""
+    out: list[dict[str, Any]] = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            free, total = torch.cuda.mem_get_info(i)
+            out.append({"id": "cuda", "index": i, "name": torch.cuda.get_device_name(i),
+                        "free_gb": free / 2**30, "total_gb": total / 2**30})
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        out.append({"id": "mps", "name": "Apple GPU (MPS)", "free_gb": None, "total_gb": None})
+    out.append({"id": "cpu", "name": f"CPU ({torch.get_num_threads()} threads)", "free_gb": None, "total_gb": None})
+    return out
+
+
+def is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

@@ -1,0 +1,67 @@
+"""`workbench`: the command line. Every command also works from the UI and from `core`.
+
+Bad input ends with exit code 2 and one readable line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from core.errors import WorkbenchError
+
+# each module has add_parser(subparsers) and run(args) -> int
+COMMANDS = ("ui", "train", "runs", "show", "export", "serve", "explain", "tune")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + exits 2; keep it to one line
+        self.exit(2, f"workbench: {message} (see `workbench {self.prog.split()[-1]} --help`)\n"
+                  if " " in self.prog else f"workbench: {message} (see `workbench --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="workbench", description="Train, compare and explain neural models.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name in COMMANDS:
+        module = _command(name)
+        if module is not None:
+            module.add_parser(sub)
+    return parser
+
+
+def _command(name: str):
+    try:
+        return importlib.import_module(f"workbench.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"workbench.commands.{name}":
+            return None  # command not built into this version
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("WORKBENCH_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["ui", *(argv or [])])
+    try:
+        return int(_command(args.command).run(args) or 0)
+    except WorkbenchError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a user sees one line; WORKBENCH_DEBUG=1 shows the trace
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        print(f"workbench: internal error ({type(exc).__name__}: {exc}); rerun with WORKBENCH_DEBUG=1 for details",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""`workbench show RUN`: one run in full."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from core.engine import Engine
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help="show one run: status, metrics, config, artifacts")
+    p.add_argument("run", help="a run id (or a unique prefix, or its name)")
+    p.add_argument("--workspace")
+    p.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = Engine(args.workspace)
+    record = engine.store.get(args.run)
+    data = record.to_dict()
+    data["summary"] = record.summary
+    data["artifacts"] = {k: {"path": v["path"], "sha256": v["sha256"], "bytes": v["bytes"]}
+                         for k, v in engine.store.artifacts(record.run_id).items()}
+    if args.json:
+        print(json.dumps(data, default=str))
+        return 0
+    print(f"{record.name} ({record.run_id}): {record.status}" + (f" - {record.status_reason}" if record.status_reason else ""))
+    print(f"  {record.model} on {record.dataset} ({record.task}), device {record.device}")
+    for split, values in record.metrics.items():
+        print(f"  {split}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items() if isinstance(v, float)))
+    for kind, art in data["artifacts"].items():
+        print(f"  artifact {kind}: {art['path']}")
+    return 0

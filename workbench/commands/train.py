@@ -1,0 +1,151 @@
+"""`workbench train`: one run in this process, recorded in the store like any other."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+from core.config import OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, RunConfig
+from core.engine import Engine
+from core.errors import ConfigError
+from core.runs.execute import execute_run
+from core.training.callbacks import Callback
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model and record the run")
+    p.add_argument("--config", help="a run.yaml (exported or written by hand); flags below override it")
+    p.add_argument("--data", help="a sample name (iris, wine, breast_cancer, diabetes, digits) or a CSV/Parquet path")
+    p.add_argument("--target", help="the column to predict")
+    p.add_argument("--task", choices=("binary", "multiclass", "regression"), help="default: inferred")
+    p.add_argument("--model", choices=("linear", "logistic", "mlp", "cnn"))
+    p.add_argument("--hidden", help="MLP hidden sizes, e.g. 64,64")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    p.add_argument("--no-early-stopping", action="store_true")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--precision", choices=PRECISIONS)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--name", help="a name for the run")
+    p.add_argument("--workspace", help="default: $WORKBENCH_HOME or the per-user data folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(command="train")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.config:
+        config = RunConfig.load(args.config)
+    else:
+        if not args.data or not args.target:
+            raise ConfigError("train needs --data and --target (or --config run.yaml)")
+        config = RunConfig(data=DataConfig(source=args.data, target=args.target))
+    data: dict[str, Any] = {k: v for k, v in (("source", args.data), ("target", args.target), ("task", args.task))
+                            if v is not None}
+    if args.data is not None and args.config:
+        data["content_hash"] = None  # another file: its own hash
+    model: dict[str, Any] = {}
+    if args.model is not None:
+        model["kind"] = args.model
+        if args.model != config.model.kind:
+            model["params"] = {}
+    if args.hidden:
+        try:
+            model["params"] = {**config.model.params, **model.get("params", {}),
+                               "hidden_sizes": [int(h) for h in args.hidden.split(",") if h.strip()]}
+        except ValueError:
+            raise ConfigError(f"--hidden takes sizes like 64,64, not {args.hidden!r}") from None
+    optim = {k: v for k, v in (("lr", args.lr), ("name", args.optimizer), ("weight_decay", args.weight_decay))
+             if v is not None}
+    train = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("device", args.device),
+                                ("precision", args.precision), ("seed", args.seed), ("patience", args.patience))
+             if v is not None}
+    if args.no_early_stopping:
+        train["early_stopping"] = False
+    schedule = {"name": args.schedule} if args.schedule else {}
+    return config.evolve(data=data, model=model, optim=optim, train=train, schedule=schedule,
+                         name=args.name or config.name)
+
+
+class ProgressBar(Callback):
+    """A one-line progress bar on stderr, redrawn at most 5 times a second."""
+
+    def __init__(self) -> None:
+        self._next = 0.0
+        self._last: dict[str, float] = {}
+
+    def on_step_end(self, trainer, step: int) -> None:
+        if time.monotonic() >= self._next:
+            self._draw(trainer)
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
+        self._last = logs
+        self._draw(trainer)
+
+    def on_fit_end(self, trainer, status: str) -> None:
+        self._draw(trainer)
+        sys.stderr.write("\n")
+
+    def _draw(self, trainer) -> None:
+        self._next = time.monotonic() + 0.2
+        epochs = trainer.config.train.epochs
+        frac = ((trainer.epoch_ - 1) + trainer.step_in_epoch_ / max(trainer._steps_per_epoch(), 1)) / epochs
+        bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
+        shown = " ".join(f"{k.replace('/', '_')} {v:.4g}" for k, v in self._last.items()
+                         if k.startswith(("train/loss", "val/")))
+        sys.stderr.write(f"\r[{bar}] epoch {trainer.epoch_}/{epochs} {shown}   ")
+        sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    engine = Engine(args.workspace)
+    ref = engine.catalog.resolve(config.data.source)  # a missing file is bad input, not a failed run
+    if config.data.content_hash and config.data.content_hash != ref.sha256:
+        print(f"workbench: warning: {ref.name} has changed since this config was written "
+              f"(hash {ref.sha256[:12]}, config says {config.data.content_hash[:12]}); results will differ",
+              file=sys.stderr)
+    config = config.evolve(data={"content_hash": ref.sha256})
+    run_id = engine.store.create_run(config.to_dict(), name=config.name, task=config.data.task,
+                                     model=config.model.kind, dataset=ref.name)
+    stops: list[str] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _f: stops.append(f"stopped by {signal.Signals(signum).name}"))
+
+    def should_stop() -> str | None:
+        if stops:
+            return stops[0]
+        return "stopped by the user" if engine.store.stop_requested(run_id) else None
+
+    callbacks = [] if (args.quiet or not sys.stderr.isatty() and args.json) else [ProgressBar()]
+    status = execute_run(engine.store, engine.catalog, run_id, callbacks=callbacks, should_stop=should_stop)
+    record = engine.store.get(run_id)
+    result = {
+        "run_id": run_id, "status": status, "status_reason": record.status_reason, "task": record.task,
+        "device": record.device, "duration_s": record.summary.get("duration_s"),
+        "samples_per_s": record.summary.get("samples_per_s"),
+        "metrics": {k: record.metrics.get(k, {}) for k in ("val", "test")},
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_human(result)
+    if status == "failed":
+        print(f"workbench: run {run_id} failed: {record.status_reason}", file=sys.stderr)
+        return 2 if record.summary.get("error_kind") == "input" else 1
+    return 0 if status == "completed" else 1
+
+
+def _print_human(result: dict[str, Any]) -> None:
+    print(f"run {result['run_id']}: {result['status']} on {result['device']}")
+    for split, values in result["metrics"].items():
+        if values:
+            print(f"  {split}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items() if v is not None))
