@@ -1,0 +1,195 @@
+"""Where datasets come from: the bundled samples, files on disk, and the user's uploads.
+
+A `DatasetRef` names a dataset and pins its content by SHA-256, so a run can record
+exactly which bytes it trained on and a reproduction can tell when the file changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from core.data.columns import shown
+from core.atomic import sha256_file as file_sha256
+from core.atomic import write_atomic
+from core.data.loading import PARQUET_SUFFIXES, TEXT_SUFFIXES, load_table
+from core.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_REPO_SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE_DIR: Path = Path(os.environ.get("WORKBENCH_SAMPLES") or _REPO_SAMPLES)
+CATALOG_FILE = "catalog.yaml"
+UPLOADS = "uploads"
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+_MAX_NAME = 100
+_sha_cache: dict[tuple[str, int, int], str] = {}
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    name: str
+    path: Path
+    kind: str  # "sample" | "file"
+    sha256: str
+    target: str | None = None
+    task: str | None = None
+    image_shape: tuple[int, ...] | None = None
+    description: str = ""
+
+    @property
+    def source(self) -> str:
+        """What to store in DataConfig.source: `resolve` maps it back to this dataset from anywhere."""
+        return self.name if self.kind == "sample" else str(self.path)
+
+
+def sample_dir() -> Path:
+    """The samples folder; WORKBENCH_SAMPLES is read on each call so tests and tools can point elsewhere."""
+    override = os.environ.get("WORKBENCH_SAMPLES")
+    return Path(override) if override else SAMPLE_DIR
+
+
+def cached_sha256(path: Path) -> str:
+    """file_sha256, remembered per (path, mtime, size): listings re-hash only files that changed."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _sha_cache:
+        _sha_cache[key] = file_sha256(path)
+    return _sha_cache[key]
+
+
+def list_samples() -> list[DatasetRef]:
+    """The samples named in sample_data/catalog.yaml whose files exist, in catalog order."""
+    folder = sample_dir()
+    try:
+        raw = yaml.safe_load((folder / CATALOG_FILE).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        log.warning("no sample catalog at %s: %s", folder, exc)
+        return []
+    refs: list[DatasetRef] = []
+    for entry in raw.get("samples") or []:
+        try:
+            path = folder / str(entry["file"])
+            shape = entry.get("image_shape")
+            refs.append(DatasetRef(
+                name=str(entry["name"]), path=path, kind="sample", sha256=cached_sha256(path),
+                target=entry.get("target"), task=entry.get("task"),
+                image_shape=tuple(int(v) for v in shape) if shape else None,
+                description=str(entry.get("description") or ""),
+            ))
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            log.warning("skipping sample entry %r: %s", entry, exc)
+    return refs
+
+
+def resolve(source: str, workspace: Path | None = None) -> DatasetRef:
+    """A sample name, a path to a CSV/Parquet file, or the name of a file in workspace/uploads."""
+    text = str(source).strip()
+    samples = list_samples()
+    for ref in samples:
+        if text and ref.name.lower() == text.lower():
+            return ref
+    path = Path(text).expanduser()
+    if text and path.is_file():
+        return _file_ref(path)
+    if text and path.is_dir():
+        raise DataError(f"'{shown(text, 80)}' is a folder: give the path of a CSV or Parquet file inside it.")
+    if text and workspace is not None:
+        found = _find_upload(Path(workspace) / UPLOADS, text)
+        if found is not None:
+            return _file_ref(found)
+    names = ", ".join(r.name for r in samples[:4]) or "iris"
+    raise DataError(f"No dataset named '{shown(text, 80)}': give a sample name ({names}, ...) "
+                    "or a path to a CSV or Parquet file")
+
+
+def safe_filename(filename: str) -> str:
+    """The basename only, in safe characters: '../../evil.csv' -> 'evil.csv', never a path."""
+    base = re.split(r"[\\/]", str(filename))[-1]  # a browser on Windows may send C:\...\x.csv
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-")  # no hidden files, no '..'
+    stem, dot, suffix = base.rpartition(".")
+    if dot and stem and len(suffix) <= 10:
+        stem, suffix = stem[: _MAX_NAME - len(suffix) - 1].rstrip("._-"), "." + suffix.lower()
+        base = f"{stem}{suffix}" if stem else ""
+    else:
+        base = base[:_MAX_NAME]
+    return base or "upload.csv"
+
+
+class Catalog:
+    """The datasets one workspace can see: samples plus the files uploaded into it."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = Path(workspace)
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.workspace / UPLOADS
+
+    def samples(self) -> list[DatasetRef]:
+        return list_samples()
+
+    def uploads(self) -> list[DatasetRef]:
+        """Uploaded files, newest first; half-written temp files (dot-names) are skipped."""
+        if not self.uploads_dir.is_dir():
+            return []
+        files = [p for p in self.uploads_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+        files.sort(key=lambda p: (-p.stat().st_mtime_ns, p.name))
+        return [_file_ref(p) for p in files]
+
+    def all(self) -> list[DatasetRef]:
+        return self.samples() + self.uploads()
+
+    def resolve(self, source: str) -> DatasetRef:
+        return resolve(source, self.workspace)
+
+    def add_upload(self, filename: str, data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> DatasetRef:
+        """Store an uploaded file as uploads/<sha256[:12]>_<safe name>, if it loads as a table."""
+        name = safe_filename(filename)
+        if len(data) > max_bytes:
+            raise DataError(f"'{name}' is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB "
+                            "upload limit: upload a smaller file, or a sample of its rows.")
+        if not data:
+            raise DataError(f"'{name}' is empty: export the data again with a header row and at least one row.")
+        suffix = Path(name).suffix.lower()
+        if suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES:
+            raise DataError(f"'{name}' is not a CSV or Parquet file. Upload a .csv, .tsv or .parquet file.")
+        sha = hashlib.sha256(data).hexdigest()
+        dest = write_atomic(self.uploads_dir / f"{sha[:12]}_{name}", data)
+        try:
+            load_table(dest, label=name)
+        except DataError:
+            dest.unlink(missing_ok=True)  # never leave a file the app cannot read in the list
+            raise
+        log.info("stored upload %s (%d bytes)", dest.name, len(data))
+        return DatasetRef(name=dest.name, path=dest.resolve(), kind="file", sha256=sha,
+                          description=f"uploaded as {name}")
+
+
+def _find_upload(folder: Path, text: str) -> Path | None:
+    """By stored name ('3f2a..._sales.csv'), else the newest upload of that original name."""
+    if not folder.is_dir() or Path(text).name != text or text.startswith("."):
+        return None  # only plain names: a name with separators must not reach outside uploads/
+    exact = folder / text
+    if exact.is_file():
+        return exact
+    wanted = safe_filename(text)
+    matches = [p for p in folder.iterdir() if p.is_file() and p.name.partition("_")[2] == wanted]
+    return max(matches, key=lambda p: p.stat().st_mtime_ns) if matches else None
+
+
+def _file_ref(path: Path) -> DatasetRef:
+    path = path.resolve()
+    original = path.name.partition("_")[2] if path.parent.name == UPLOADS else ""
+    return DatasetRef(name=path.name, path=path, kind="file", sha256=cached_sha256(path),
+                      description=f"uploaded as {original}" if original else "")
+
+
+__all__ = ["SAMPLE_DIR", "DatasetRef", "Catalog", "file_sha256", "list_samples", "resolve", "safe_filename"]
