@@ -47,7 +47,8 @@ def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None
         raise DataError(f"target column '{d.target}' is not in {ref.name} (columns: {shown}...)")
     frame = drop_missing_target(frame, d.target).reset_index(drop=True)
     schema = build_schema(frame, d.target, task=d.task, roles=dict(d.roles) or None, image_shape=ref.image_shape)
-    blocking = [c for c in run_checks(frame, d.target, schema.task) if c.level == "error"]
+    checks = run_checks(frame, d.target, schema.task, image_shape=ref.image_shape)
+    blocking = [c for c in checks if c.level == "error"]
     if blocking:
         raise DataError(f"{blocking[0].message} {blocking[0].advice}".strip())
     check_model_fits(config.model.kind, schema)
