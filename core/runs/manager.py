@@ -49,8 +49,8 @@ class RunManager:
         if config.data.content_hash is None:
             config = config.evolve(data={"content_hash": ref.sha256})
         run_id = self.store.create_run(config.to_dict(), name=name or config.name, task=config.data.task,
-                                       model=config.model.kind, dataset=ref.name, parent_id=parent_id, tags=tags)
-        self.store.update(run_id, progress={"owner_pid": os.getpid(), "queue_device": _queue_of(config)})
+                                       model=config.model.kind, dataset=ref.name, parent_id=parent_id, tags=tags,
+                                       progress={"owner_pid": os.getpid(), "queue_device": _queue_of(config)})
         self._wake.set()
         return run_id
 

@@ -160,15 +160,18 @@ class RunStore:
     # --- runs ----------------------------------------------------------------
     def create_run(self, config: Mapping[str, Any], *, name: str | None = None, task: str | None = None,
                    model: str | None = None, dataset: str | None = None, parent_id: str | None = None,
-                   status: str = "queued", tags: Iterable[str] = ()) -> str:
+                   status: str = "queued", tags: Iterable[str] = (), pid: int | None = None,
+                   progress: Mapping[str, Any] | None = None) -> str:
+        """Record a new run. `pid` (who trains it) or progress["owner_pid"] (whose queue holds it) are
+        written in the same transaction, so start-up recovery never mistakes a new run for an orphan."""
         run_id = time.strftime("%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         with self._tx() as con:
             name = name or self._default_name(con, model, dataset)
             con.execute(
                 "INSERT INTO runs (run_id, name, status, task, model, dataset, config_json, parent_id,"
-                " tags_json, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " tags_json, created_at, pid, progress_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, name, status, task, model, dataset, json.dumps(config), parent_id,
-                 json.dumps(list(tags)), time.time()),
+                 json.dumps(list(tags)), time.time(), pid, json.dumps(dict(progress or {}))),
             )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
@@ -317,7 +320,7 @@ class RunStore:
             if run.status == "running" and (not _pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
                 if self.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
                     marked.append(run.run_id)
-            elif run.status == "queued" and run.pid is None and not _pid_alive(self._owner_pid(run)):
+            elif run.status == "queued" and not _pid_alive(run.pid or self._owner_pid(run)):
                 if self.set_status(run.run_id, "interrupted", "the app stopped before this run started"):
                     marked.append(run.run_id)
         return marked

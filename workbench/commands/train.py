@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     config = config.evolve(data={"content_hash": ref.sha256})
     run_id = engine.store.create_run(config.to_dict(), name=config.name, task=config.data.task,
-                                     model=config.model.kind, dataset=ref.name)
+                                     model=config.model.kind, dataset=ref.name, pid=os.getpid())
     stops: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _f: stops.append(f"stopped by {signal.Signals(signum).name}"))
