@@ -1,0 +1,145 @@
+"""The REST prediction server: POST /predict with rows by their original column names.
+
+The request model is built from the run's schema, so FastAPI validates every record
+(missing, extra and wrongly typed columns are a 422 naming the record and column) and
+/docs shows the real columns. No `from __future__ import annotations` here: FastAPI reads
+the endpoint's annotation at runtime, and it names a model built inside create_app.
+"""
+import logging
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from core.export.bundle import example_record
+from core.export.http_guards import LOCAL_HOSTS, MAX_BODY_BYTES, RequestGuard
+from core.runs.trained import TrainedModel
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDS = 10_000
+MAX_ERRORS_SHOWN = 20
+
+
+def _as_label(value: Any) -> Any:
+    """Numbers and booleans as the label text training saw (2.0 -> "2", true -> "True"), like as_labels."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value == int(value) and abs(value) < 2.0**53 else str(np.float64(value))
+    return value  # text, None, or something str validation will refuse with a clear message
+
+
+Category = Annotated[str | None, BeforeValidator(_as_label)]
+
+
+def record_model(trained: TrainedModel) -> type[BaseModel]:
+    """One field per feature column: numbers as float | None, categories as str | None; no others."""
+    numeric = trained.preprocessor.numeric_ or {}
+    fields: dict[str, Any] = {}
+    for i, col in enumerate(trained.schema.features):
+        # field names are placeholders: a column may be called 'schema' or '1st value'; the alias is the API
+        if col in numeric:
+            fields[f"c{i}"] = (float | None, Field(alias=col, description="number (null: the training median)"))
+        else:
+            cat = trained.preprocessor.categorical_[col]
+            levels = ", ".join(cat.levels[:8]) + (", ..." if len(cat.levels) > 8 else "")
+            fields[f"c{i}"] = (Category, Field(alias=col, description=f"category: {levels} (null: '{cat.fill}')"))
+    config = ConfigDict(extra="forbid", json_schema_extra={"examples": [example_record(trained.preprocessor)]})
+    return create_model("Record", __config__=config, **fields)
+
+
+def create_app(source: str | Path | TrainedModel, *, hosts: frozenset[str] = LOCAL_HOSTS,
+               max_body_bytes: int = MAX_BODY_BYTES, max_records: int = MAX_RECORDS, label: str = "") -> FastAPI:
+    """The app for a bundle folder, a run folder, or a loaded model."""
+    trained = source if isinstance(source, TrainedModel) else TrainedModel.load(source)
+    schema = trained.schema
+    classes = [str(c) for c in schema.classes or []]
+    Record = record_model(trained)
+    PredictRequest = create_model(
+        "PredictRequest", __config__=ConfigDict(extra="forbid"),
+        records=(list[Record], Field(max_length=max_records, description=f"at most {max_records:,} rows")))
+    columns = list(schema.features)
+    numeric = set(trained.preprocessor.numeric_ or {})
+    name = label or trained.meta.get("run_id") or "model"
+
+    app = FastAPI(title=f"Workbench model: {name}",
+                  description=f"{trained.meta['kind']} predicting **{schema.target}** ({schema.task}). "
+                              f"POST rows with the columns {', '.join(columns[:12])}"
+                              f"{', ...' if len(columns) > 12 else ''} to /predict.",
+                  version="1")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_response(exc, max_records)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model": name, "kind": trained.meta["kind"], "task": schema.task,
+                "target": schema.target, "columns": columns, "classes": classes or None}
+
+    @app.post("/predict")
+    def predict(payload: PredictRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+        rows = [r.model_dump(by_alias=True) for r in payload.records]
+        frame = pd.DataFrame({col: pd.Series([r[col] for r in rows], dtype="float64" if col in numeric else object)
+                              for col in columns})
+        result = trained.predict_frame(frame) if rows else pd.DataFrame({"prediction": []})
+        response: dict[str, Any] = {"task": schema.task, "predictions": _plain(result["prediction"])}
+        if classes:
+            proba = result[[f"proba_{c}" for c in classes]].to_numpy(dtype=np.float64) if rows else np.zeros((0, 0))
+            response["classes"] = classes
+            response["probabilities"] = [dict(zip(classes, map(float, p))) for p in proba]
+        return response
+
+    app.add_middleware(RequestGuard, hosts=hosts, max_body_bytes=max_body_bytes)
+    return app
+
+
+def _plain(values: pd.Series) -> list[Any]:
+    return [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]
+
+
+def _validation_response(exc: RequestValidationError, max_records: int) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "too_long" and tuple(e.get("loc", ()))[:2] == ("body", "records") for e in errors):
+        return JSONResponse(status_code=413, content={"detail": f"too many records: at most {max_records:,} per request"})
+    detail = []
+    for e in errors[:MAX_ERRORS_SHOWN]:
+        loc = [p for p in e.get("loc", ()) if p != "body"]
+        where = "body" if e.get("type") == "json_invalid" else _where(loc)
+        detail.append({"loc": loc, "msg": e.get("msg", "invalid"), "type": e.get("type", ""), "where": where})
+    message = "; ".join(f"{d['where']}: {_reason(d)}" for d in detail)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        message += f"; and {len(errors) - MAX_ERRORS_SHOWN} more problem(s)"
+    return JSONResponse(status_code=422, content={"detail": detail, "message": message})
+
+
+def _where(loc: list[Any]) -> str:
+    # ["records", 0, "sepal_length"] -> "records[0].sepal_length"
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _reason(d: dict[str, Any]) -> str:
+    in_record = len(d["loc"]) == 3 and d["loc"][0] == "records"  # ["records", i, column]
+    if d["type"] == "json_invalid":
+        return "the body is not valid JSON; send {\"records\": [{column: value, ...}]}"
+    if in_record and d["type"] == "missing":
+        return "this column is missing (send null for an unknown value)"
+    if in_record and d["type"] == "extra_forbidden":
+        return "the model has no such column"
+    return d["msg"]
