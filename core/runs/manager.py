@@ -15,6 +15,7 @@ import torch
 from core.config import RunConfig
 from core.data import Catalog
 from core.runs.store import RunStore
+from core.tuning.cv import finalize_parents
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ class RunManager:
                 self.store.set_status(w.run_id, "interrupted", reason)
             else:  # a worker that exits normally has written its own status; this is the backstop
                 self.store.set_status(w.run_id, "failed", f"the training process exited with code {code}")
+        if done:  # a cross-validation parent completes when its last fold's worker ends
+            finalize_parents(self.store, [w.run_id for w in done])
 
     def _start_queued(self) -> None:
         queued = sorted(self.store.list_runs(status="queued"), key=lambda r: r.created_at)

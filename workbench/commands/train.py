@@ -36,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--seed", type=int)
     p.add_argument("--name", help="a name for the run")
+    p.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation: K runs, reported as mean +- std")
     p.add_argument("--workspace", help="default: $WORKBENCH_HOME or the per-user data folder")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -115,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
               f"(hash {ref.sha256[:12]}, config says {config.data.content_hash[:12]}); results will differ",
               file=sys.stderr)
     config = config.evolve(data={"content_hash": ref.sha256})
+    if args.cv is not None:
+        return _run_cv(args, engine, config)
     run_id = engine.store.create_run(config.to_dict(), name=config.name, task=config.data.task,
                                      model=config.model.kind, dataset=ref.name, pid=os.getpid())
     stops: list[str] = []
@@ -150,3 +153,42 @@ def _print_human(result: dict[str, Any]) -> None:
     for split, values in result["metrics"].items():
         if values:
             print(f"  {split}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items() if v is not None))
+
+
+def _run_cv(args: argparse.Namespace, engine: Engine, config: RunConfig) -> int:
+    """`--cv K`: the folds one after another in this process, then the parent's mean +- std."""
+    from core.tuning.cv import run_cv_inline
+
+    stops: list[str] = []
+    previous = {sig: signal.signal(sig, lambda signum, _f: stops.append(f"stopped by {signal.Signals(signum).name}"))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    quiet = args.quiet or not sys.stderr.isatty() and args.json
+
+    def on_fold(number: int, status: str) -> None:
+        if not quiet:
+            print(f"fold {number}/{args.cv}: {status}", file=sys.stderr)
+
+    callbacks = [] if quiet else [ProgressBar()]
+    try:
+        parent_id = run_cv_inline(engine.store, engine.catalog, config, args.cv, callbacks=callbacks,
+                                  should_stop=lambda: stops[0] if stops else None, on_fold=on_fold)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    record = engine.store.get(parent_id)
+    result = {
+        "run_id": parent_id, "status": record.status, "status_reason": record.status_reason, "task": record.task,
+        "device": record.device, "duration_s": record.summary.get("duration_s"), "samples_per_s": None,
+        "folds": [f["run_id"] for f in record.summary.get("folds", [])],
+        "metrics": {k: record.metrics.get(k, {}) for k in ("cv", "val", "test")},
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"run {parent_id}: {record.status}, {args.cv}-fold cross-validation on {record.device}")
+        for name, stats in result["metrics"]["cv"].items():
+            if stats["mean"] is not None:
+                print(f"  {name}: {stats['mean']:.4f} +- {stats['std']:.4f}")
+    if record.status == "failed":
+        print(f"workbench: run {parent_id} failed: {record.status_reason}", file=sys.stderr)
+    return 0 if record.status == "completed" else 1
