@@ -25,6 +25,7 @@ screenshots: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_speed.py --quick
+	$(BIN)/python bench/explain_speed.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,88 @@
+"""Which rows to explain: the first test rows, rows matching a filter, or the most wrong predictions.
+
+Row numbers are those of predictions.parquet's `row` column (and the run's split).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.data.columns import numeric_values
+from core.errors import WorkbenchError
+from core.runs.prepare import load_split
+from core.runs.store import RunRecord, RunStore
+
+OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains")
+
+
+def completed(store: RunStore, run_id: str) -> RunRecord:
+    record = store.get(run_id)
+    if record.status != "completed":
+        raise WorkbenchError(f"run {record.name} is {record.status}: only a completed run can be explained")
+    return record
+
+
+def test_rows(store: RunStore, run_id: str, n: int) -> list[int]:
+    """The first n rows of the run's test split, in row order."""
+    split = load_split(store.run_dir(completed(store, run_id).run_id) / "split.json")
+    return [int(r) for r in np.sort(split.test)[: max(n, 0)]]
+
+
+def predictions(store: RunStore, run_id: str) -> pd.DataFrame:
+    path = store.artifact_path(completed(store, run_id).run_id, "predictions")
+    if path is None or not path.is_file():
+        raise WorkbenchError(f"run {run_id} has no predictions file; train it again")
+    return pd.read_parquet(path)
+
+
+def most_wrong(store: RunStore, run_id: str, n: int, split: str = "test") -> list[int]:
+    """Rows whose prediction is furthest from the truth: least probability on the true class, or largest error."""
+    pred = predictions(store, run_id)
+    pred = pred[pred["split"] == split] if split else pred
+    if pred.empty:
+        return []
+    return [int(r) for r in pred.loc[wrongness(pred).sort_values(ascending=False, kind="stable").index, "row"][:n]]
+
+
+def wrongness(pred: pd.DataFrame) -> pd.Series:
+    """How wrong each prediction is: 1 - probability of the true class, or the absolute error."""
+    proba_cols = [c for c in pred.columns if c.startswith("proba_")]
+    if not proba_cols:
+        return (pred["y_true"].astype(float) - pred["y_pred"].astype(float)).abs()
+    labels = [c[len("proba_"):] for c in proba_cols]
+    truth = pred["y_true"].astype(str).map({label: i for i, label in enumerate(labels)})
+    proba = pred[proba_cols].to_numpy(dtype=np.float64)
+    hit = np.where(truth.notna(), proba[np.arange(len(pred)), truth.fillna(0).astype(int)], 0.0)
+    return pd.Series(1.0 - hit, index=pred.index)
+
+
+def filter_rows(frame: pd.DataFrame, column: str, op: str, value: str, within: list[int] | None = None,
+                limit: int | None = None) -> list[int]:
+    """Rows where `column op value` holds; a number compares as a number. No expression is evaluated."""
+    if column not in frame.columns:
+        raise WorkbenchError(f"no column '{column}' to filter on")
+    if op not in OPERATORS:
+        raise WorkbenchError(f"filter operator must be one of {' '.join(OPERATORS)}")
+    part = frame if within is None else frame.iloc[np.asarray(within, dtype=np.int64)]
+    series = part[column]
+    if op == "contains":
+        mask = series.astype(str).str.contains(str(value), case=False, regex=False).to_numpy()
+    else:
+        target: float | str
+        try:
+            if not pd.api.types.is_numeric_dtype(series.dtype):
+                raise ValueError
+            target, left = float(value), numeric_values(series)
+        except ValueError:
+            target, left = str(value).strip(), series.astype(str).str.strip().to_numpy()
+        if op in ("<", "<=", ">", ">=") and isinstance(target, str):
+            raise WorkbenchError(f"'{value}' is not a number: use == or contains for text")
+        compare = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
+                   ">": np.greater, ">=": np.greater_equal}[op]
+        mask = np.asarray(compare(left, target), dtype=bool)
+    index = np.arange(len(frame)) if within is None else np.asarray(within, dtype=np.int64)
+    found = [int(r) for r in index[mask]]
+    return found[:limit] if limit is not None else found
+
+
+__all__ = ["OPERATORS", "completed", "test_rows", "predictions", "most_wrong", "wrongness", "filter_rows"]

@@ -1,0 +1,158 @@
+"""Explain: why a trained model predicts what it does, with SHAP, LIME and partial dependence."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.errors import WorkbenchError
+from core.explain import LimeParams, PdpParams, RunContext, ShapParams, explain_lime, explain_shap
+from core.explain import views
+from core.explain.estimate import estimate_lime, estimate_shap
+from core.explain.service import lookup, partial_dependence
+from core.explain.shap_values import EXPLAINERS
+from workbench.engine import get_engine
+from workbench.ui import explain_views as ui
+from workbench.ui.common import page_link, user_errors
+
+engine = get_engine()
+store = engine.store
+
+
+@st.cache_resource(show_spinner="Loading the model and its data...", max_entries=4)
+def load_context(workspace: str, run_id: str) -> RunContext:
+    return RunContext.load(store, engine.catalog, run_id)
+
+
+@st.cache_data(show_spinner="Timing a small probe to estimate how long this takes...", max_entries=64)
+def estimate(workspace: str, run_id: str, method: str, n_rows: int, params: ShapParams | LimeParams) -> str:
+    ctx = load_context(workspace, run_id)
+    found = estimate_shap(ctx, n_rows, params) if method == "shap" else estimate_lime(ctx, n_rows, params)
+    return found.text()
+
+
+st.title("Explain")
+st.caption("Ask a trained model why it predicts what it does: which columns matter overall (SHAP), "
+           "for one row (SHAP waterfall, LIME), and how the prediction moves with one column (PDP/ICE).")
+
+runs = store.list_runs(status="completed")
+if not runs:
+    st.info("No completed run yet. Train a model first; its explanations appear here.")
+    page_link("train", "Train a model")
+    st.stop()
+
+by_id = {r.run_id: r for r in runs}
+run = by_id[st.selectbox("Run", list(by_id), index=ui.default_run_index(runs, st.session_state),
+                         format_func=lambda i: ui.run_label(by_id[i]), key="explain_run")]
+workspace = str(store.workspace)
+try:
+    ctx = load_context(workspace, run.run_id)
+except WorkbenchError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+for message in ctx.warnings:
+    st.warning(message)
+
+with user_errors():
+    rows = ui.pick_rows(store, ctx)
+if not rows:
+    st.info("No rows chosen yet.")
+    st.stop()
+table = ui.rows_table(store, ctx, rows)
+with st.expander(f"{len(rows)} rows chosen", expanded=False):
+    st.dataframe(table, height=240)
+
+with st.expander("Settings", expanded=False):
+    left, mid, right = st.columns(3)
+    spaces = ["value"] if ctx.task == "regression" else ["logit", "probability"]
+    space = left.selectbox("Output to explain", spaces, key="explain_space",
+                           help="logit: the model's raw score; probability: after sigmoid/softmax (agnostic "
+                                "explainers only, slower); value: the prediction in the target's units.")
+    explainer = mid.selectbox("SHAP explainer", EXPLAINERS, key="explain_explainer",
+                              help="auto: exact for linear models, batched DeepLIFT for networks, "
+                                   "Kernel SHAP for probabilities. Permutation needs ~20 s to start.")
+    background = right.number_input("Reference rows (from the training split)", 10, 1000, 100, step=10,
+                                    key="explain_background")
+    lime_samples = left.number_input("LIME samples per row", 100, 20000, 1000, step=100, key="explain_lime_n")
+shap_params = ShapParams(explainer=explainer, space=space, background=int(background))
+
+tab_shap, tab_lime, tab_pdp = st.tabs(["SHAP", "LIME", "PDP / ICE"])
+
+with tab_shap, user_errors():
+    exp = lookup(store, run.run_id, "shap", rows, shap_params)
+    if exp is None:
+        st.write(f"Not explained yet for these {len(rows)} rows. "
+                 f"Estimated time: **{estimate(workspace, run.run_id, 'shap', len(rows), shap_params)}**.")
+        if st.button("Explain with SHAP", type="primary", key="explain_shap_go"):
+            update, bar = ui.progress_bar("SHAP")
+            explain_shap(store, engine.catalog, run.run_id, rows, shap_params, context=ctx, progress=update)
+            bar.empty()
+            st.rerun()  # draw from the cache, without the estimate and the button
+    if exp is not None:
+        st.caption(f"{exp.explainer} explainer, {len(exp.rows)} rows against {exp.references} reference rows, "
+                   f"{exp.seconds:.2f} s. Check: base value + SHAP values = model output on every row "
+                   f"(largest gap {exp.max_additivity_error:.1e}).")
+        for message in exp.warnings:
+            st.warning(message)
+        labels = exp.output_labels
+        output = 0
+        if len(labels) > 1:
+            predicted = np.bincount(exp.outputs.argmax(axis=1), minlength=len(labels))
+            output = st.selectbox("Class", range(len(labels)), index=int(predicted.argmax()),
+                                  format_func=lambda k: labels[k], key="explain_class",
+                                  help="The class whose score the views explain; first shown: the class "
+                                       "predicted most often among these rows.")
+        left, right = st.columns(2)
+        with left:
+            ui.show(views.importance_view(exp, None if len(labels) > 1 else 0), "shap_importance")
+        with right:
+            ui.show(views.beeswarm_view(exp, output), "shap_beeswarm")
+        left, right = st.columns(2)
+        with left:
+            ranked = list(exp.importances(output))
+            feature = st.selectbox("Dependence on", ranked, key="explain_dep_feature")
+            colour = st.selectbox("Colour by", ["(none)", *[c for c in ranked if c != feature]],
+                                  key="explain_dep_colour")
+            ui.show(views.dependence_view(exp, feature, output, None if colour == "(none)" else colour),
+                    "shap_dependence")
+        with right:
+            position = st.selectbox("Row", range(len(exp.rows)), key="explain_waterfall_row",
+                                    format_func=lambda i: ui.row_label(exp.rows[i], table))
+            ui.show(views.waterfall_view(exp, position, output), "shap_waterfall")
+        if exp.image_shape:
+            ui.show(views.image_view(exp, position, output), "shap_image")
+
+with tab_lime, user_errors():
+    row = st.selectbox("Row to explain with LIME", rows, key="explain_lime_row",
+                       format_func=lambda r: ui.row_label(r, table))
+    lime_params = LimeParams(num_samples=int(lime_samples), shap=shap_params)
+    found = lookup(store, run.run_id, "lime", [row], lime_params)
+    if found is None:
+        st.write("LIME fits a small straight-line model around this one row. "
+                 f"Estimated time: **{estimate(workspace, run.run_id, 'lime', 1, lime_params)}**.")
+        if st.button("Explain this row with LIME", type="primary", key="explain_lime_go"):
+            update, bar = ui.progress_bar("LIME")
+            explain_lime(store, engine.catalog, run.run_id, [row], lime_params, context=ctx, progress=update)
+            bar.empty()
+            st.rerun()
+    if found is not None:
+        k = found.explained_output[0]
+        a, b, c = st.columns(3)
+        a.metric("Agreement with SHAP", "n/a" if found.agreement[0] is None else f"{found.agreement[0]:+.2f}",
+                 help=f"Rank correlation of the top {found.top_k} columns of each method; +1 = same order.")
+        b.metric("LIME fit (R²)", f"{found.score[0]:.2f}", help="How well LIME's straight line fits the model here.")
+        c.metric(f"Model output ({found.output_labels[k]})", f"{found.prediction[0]:.4g}")
+        ui.show(views.lime_view(found, 0), "lime_vs_shap")
+        if found.image_shape:
+            shap_row = explain_shap(store, engine.catalog, run.run_id, [row], shap_params, context=ctx)
+            ui.show(views.image_view(shap_row, 0, k, found), "lime_image")
+
+with tab_pdp, user_errors():
+    left, right = st.columns(2)
+    column = left.selectbox("Column", ctx.columns, key="explain_pdp_column")
+    output = None
+    if ctx.task != "regression":
+        default = len(ctx.classes) - 1 if ctx.task == "binary" else 0
+        output = right.selectbox("Probability of class", ctx.classes, index=default, key="explain_pdp_class")
+    result = partial_dependence(store, engine.catalog, run.run_id, PdpParams(column=column, output=output), rows,
+                                context=ctx)
+    ui.show(views.pdp_view(result), "pdp_ice")

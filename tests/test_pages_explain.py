@@ -1,0 +1,72 @@
+"""The Explain page, run headless with AppTest: empty workspace, a table run, an image run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.test_explain_runs import shared_runs
+from workbench.ui.explain_views import default_run_index, parse_row_ids
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "explain.py")
+
+
+def _page(selected: str | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    if selected:
+        at.session_state["selected_runs"] = [selected]
+    return at.run()
+
+
+def test_empty_workspace_says_what_to_do() -> None:
+    at = _page()
+    assert not at.exception
+    assert any("No completed run" in i.value for i in at.info)
+
+
+def test_table_run_explained_end_to_end(tmp_path_factory: pytest.TempPathFactory,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace, ids = shared_runs(tmp_path_factory)
+    monkeypatch.setenv("WORKBENCH_HOME", str(workspace))
+    at = _page(ids["iris"])
+    assert not at.exception
+    assert at.selectbox(key="explain_run").value == ids["iris"]
+    assert any("Estimated time" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 1  # PDP/ICE is drawn at once; SHAP waits for the button
+    at.button(key="explain_shap_go").click().run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 5  # importance, beeswarm, dependence, waterfall, PDP
+    captions = " ".join(c.value for c in at.caption)
+    assert "logit of class" in captions and "probability of class" in captions
+    at.button(key="explain_lime_go").click().run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 6
+    assert any(m.label == "Agreement with SHAP" for m in at.metric)
+
+
+def test_image_run_and_row_choices(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace, ids = shared_runs(tmp_path_factory)
+    monkeypatch.setenv("WORKBENCH_HOME", str(workspace))
+    at = _page(ids["digits"])
+    at.radio(key="explain_rows_mode").set_value("Most wrong predictions").run()
+    at.number_input(key="explain_rows_wrong").set_value(4).run()
+    at.button(key="explain_shap_go").click().run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 6  # + the pixel map
+    at.radio(key="explain_rows_mode").set_value("By a filter").run()
+    at.text_input(key="explain_rows_fval").set_value("3").run()
+    assert not at.exception
+
+
+def test_small_helpers() -> None:
+    assert parse_row_ids("3, 5 7-9 x 3") == [3, 5, 7, 8, 9]
+
+    class Run:
+        def __init__(self, run_id: str):
+            self.run_id = run_id
+
+    runs = [Run("b"), Run("a")]
+    assert default_run_index(runs, {"selected_runs": ["a"]}) == 1
+    assert default_run_index(runs, {"selected_runs": ["gone"]}) == 0
+    assert default_run_index(runs, {}) == 0
