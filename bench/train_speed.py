@@ -18,7 +18,6 @@ import json
 import multiprocessing as mp
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +64,11 @@ def train_workbench(X, y, device: str, bs: int, epochs: int, store: RunStore, pr
     return trainer.samples_per_s_
 
 
-def _poll(db_dir: str, stop_event) -> None:
+def _poll(db_dir: str, ready_event, stop_event) -> None:
     """What the Train page does while a run is live: read new metric rows about once a second."""
     store = RunStore(db_dir)
     last: dict[str, int] = {}
+    ready_event.set()
     while not stop_event.is_set():
         for run in store.list_runs(status="running"):
             rows = store.metrics(run.run_id, last.get(run.run_id, 0))
@@ -110,10 +110,12 @@ def main() -> None:
             log(loop="workbench", bs=bs, samples_per_s=round(r["workbench"]))
             if a.with_poller:
                 ctx = mp.get_context("spawn")
-                stop_event = ctx.Event()
-                poller = ctx.Process(target=_poll, args=(tmp, stop_event), daemon=True)
+                ready_event, stop_event = ctx.Event(), ctx.Event()
+                poller = ctx.Process(target=_poll, args=(tmp, ready_event, stop_event), daemon=True)
                 poller.start()
-                time.sleep(1.0)  # let the poller start reading before the clock starts
+                # the spawned poller's imports are start-up cost, not polling cost: start the clock after them
+                if not ready_event.wait(120):
+                    raise SystemExit("the poller process did not start")
                 r["workbench_polled"] = train_workbench(X, y, a.device, bs, epochs, store, a.precision)
                 stop_event.set()
                 poller.join(5)
