@@ -1,0 +1,192 @@
+"""Train: pick a model, set how it trains, start runs and watch them live."""
+import streamlit as st
+
+from core.config import OPTIMIZERS, PRECISIONS, SCHEDULES
+from core.data import infer_task
+from core.errors import WorkbenchError
+from core.models import MODEL_KINDS, models_for_task
+from core.training.device import available_devices
+from workbench.engine import get_engine
+from workbench.ui import datasets as ds
+from workbench.ui import state as ui_state
+from workbench.ui.common import device_line, md_escape, page_link
+from workbench.ui.forms import build_config, config_to_cli, hyperparam_inputs, monitor_choices
+from workbench.ui.live import follow_open_request, live_panel
+
+follow_open_request()  # before anything else: an "Open its evaluation" click leaves this page
+PRECISION_LABELS = {"fp32": "fp32 (full)", "bf16": "bf16 (mixed, CUDA)", "fp16": "fp16 (mixed, CUDA)"}
+P = "tf_"  # widget keys of this form; kept across page changes
+ui_state.restore_widgets(st.session_state, P)
+
+
+def kw(name: str, **default):
+    """key=..., plus the default only on first draw (a restored value must not fight a default)."""
+    key = P + name
+    return {"key": key} if key in st.session_state else {"key": key, **default}
+
+
+def keep_if_valid(name: str, options) -> None:
+    """Drop a remembered choice that is no longer offered (another task, another machine)."""
+    if P + name in st.session_state and st.session_state[P + name] not in options:
+        del st.session_state[P + name]
+
+
+engine = get_engine()
+st.title("Train")
+
+# --- the data --------------------------------------------------------------------------------
+choice, chosen = ui_state.choice_or_default(st.session_state)
+if not chosen:
+    samples = {r.name: r for r in engine.catalog.samples()}
+    names = list(samples) or [choice.source]
+    st.info("No dataset chosen on the Data page yet, so this starts with the iris sample. Pick another sample "
+            "here, or use the Data page to upload a file, set column roles and see the data checks.",
+            icon=":material/info:")
+    if st.session_state.get(f"{P}sample") not in names:
+        st.session_state[f"{P}sample"] = choice.source if choice.source in names else names[0]
+    sample = samples.get(st.selectbox("Sample", names, key=f"{P}sample"))
+    if sample is not None and sample.target:
+        choice = ui_state.DataChoice(source=sample.source, target=sample.target, task=sample.task,
+                                     name=sample.name, image=bool(sample.image_shape))
+
+task = choice.task
+if task is None:
+    try:
+        ref = engine.catalog.resolve(choice.source)
+        task = infer_task(ds.load_frame(str(ref.path), ref.sha256, ref.name)[choice.target])
+    except (WorkbenchError, KeyError) as exc:
+        st.error(f"The chosen data cannot be read: {md_escape(exc)}", icon=":material/error:")
+        st.stop()
+
+overrides = f" · {len(choice.roles)} column role(s) changed" if choice.roles else ""
+info_col, link_col = st.columns([4, 1], vertical_alignment="center")
+info_col.markdown(f"**Data:** {md_escape(choice.label)} · predict **{md_escape(choice.target)}** · "
+                  f"task **{task}**{overrides}")
+with link_col:
+    page_link("data", "Change the data", icon=":material/table_chart:")
+
+# --- the form ---------------------------------------------------------------------------------
+values: dict = {"source": choice.source, "target": choice.target, "task": task, "roles": dict(choice.roles)}
+model_col, optim_col, train_col = st.columns(3, gap="large")
+
+with model_col:
+    st.subheader("Model")
+    kinds = models_for_task(task, choice.image)
+    if st.session_state.get(f"{P}model") not in kinds:
+        st.session_state[f"{P}model"] = "mlp" if "mlp" in kinds else kinds[0]
+    kind = st.selectbox("Model", kinds, key=f"{P}model", format_func=lambda k: MODEL_KINDS[k].label)
+    st.caption(MODEL_KINDS[kind].description)
+    values["model"] = kind
+    values["params"] = hyperparam_inputs(kind, f"{P}hp_")
+
+with optim_col:
+    st.subheader("Optimiser")
+    values["optimizer"] = st.selectbox("Optimiser", OPTIMIZERS, **kw("optimizer", index=OPTIMIZERS.index("adam")),
+                                       help="How the weights are updated from the gradients. Adam is a safe default.")
+    values["lr"] = st.number_input("Learning rate", min_value=1e-6, max_value=10.0, step=1e-4, format="%g",
+                                   **kw("lr", value=1e-3),
+                                   help="How big each update step is. Too high: the loss jumps around; "
+                                        "too low: training crawls.")
+    if values["optimizer"] in ("sgd", "rmsprop"):
+        values["momentum"] = st.number_input("Momentum", min_value=0.0, max_value=0.999, step=0.05,
+                                             **kw("momentum", value=0.9),
+                                             help="How much of the previous update carries into the next one.")
+    if values["optimizer"] == "sgd":
+        values["nesterov"] = st.checkbox("Nesterov momentum", **kw("nesterov", value=False),
+                                         help="Looks ahead along the momentum before taking the gradient; "
+                                              "often a little faster.")
+    values["schedule"] = st.selectbox(
+        "Learning-rate schedule", SCHEDULES, **kw("schedule", index=0),
+        help="constant: never changes; step: cut every few epochs; cosine: glides down to zero; onecycle: "
+             "warms up then anneals; plateau: cut when the validation loss stops improving.")
+    if values["schedule"] == "step":
+        a, b = st.columns(2)
+        values["step_size"] = a.number_input("Every (epochs)", min_value=1, max_value=10_000,
+                                             **kw("step_size", value=10))
+        values["gamma"] = b.number_input("Multiply by", min_value=0.01, max_value=1.0, step=0.05,
+                                         **kw("gamma", value=0.5))
+    elif values["schedule"] == "plateau":
+        a, b = st.columns(2)
+        values["plateau_patience"] = a.number_input("Wait (epochs)", min_value=1, max_value=1000,
+                                                    **kw("plateau_patience", value=3))
+        values["plateau_factor"] = b.number_input("Multiply by", min_value=0.01, max_value=0.99,
+                                                  step=0.05, **kw("plateau_factor", value=0.5))
+    elif values["schedule"] == "onecycle":
+        values["warmup_fraction"] = st.slider("Warm-up share of training", 0.05, 0.95, step=0.05,
+                                              **kw("warmup_fraction", value=0.3))
+    a, b = st.columns(2)
+    values["weight_decay"] = a.number_input("Weight decay (L2)", min_value=0.0, max_value=1.0, step=1e-4,
+                                            format="%g", **kw("weight_decay", value=0.0),
+                                            help="Pulls weights towards zero; helps against overfitting.")
+    values["l1"] = b.number_input("L1 penalty", min_value=0.0, max_value=1.0, step=1e-5, format="%g",
+                                  **kw("l1", value=0.0), help="Pushes unhelpful weights to exactly zero.")
+
+with train_col:
+    st.subheader("Training")
+    a, b = st.columns(2)
+    values["epochs"] = a.number_input("Epochs", min_value=1, max_value=100_000, **kw("epochs", value=30),
+                                      help="How many times the model sees the whole training data.")
+    values["batch_size"] = b.number_input("Batch size", min_value=1, max_value=1_000_000,
+                                          **kw("batch_size", value=64), help="Rows per update step.")
+    values["early_stopping"] = st.toggle("Early stopping", **kw("early_stopping", value=True),
+                                         help="Stop when the validation score stops improving, "
+                                              "and keep the best weights.")
+    if values["early_stopping"]:
+        a, b = st.columns(2)
+        values["patience"] = a.number_input("Patience (epochs)", min_value=1, max_value=10_000,
+                                            **kw("patience", value=8))
+        keep_if_valid("monitor", monitor_choices(task))
+        values["monitor"] = b.selectbox("Watch", monitor_choices(task), key=f"{P}monitor",
+                                        format_func=lambda m: f"val {m}",
+                                        help="The validation score that must keep improving.")
+    values["grad_clip"] = st.number_input("Gradient clipping (0 = off)", min_value=0.0, max_value=1e6, step=0.5,
+                                          **kw("grad_clip", value=0.0),
+                                          help="Caps the size of each update; steadies unstable training.")
+    devices = available_devices()
+    device_options = {"auto": "Automatic (the GPU if there is one)"}
+    for d in devices:  # RunConfig names a device kind; with several GPUs the first is used
+        device_options.setdefault(d["id"], device_line(d))
+    keep_if_valid("device", device_options)
+    values["device"] = st.selectbox("Device", list(device_options), key=f"{P}device",
+                                    format_func=lambda d: device_options[d])
+    values["precision"] = st.selectbox("Precision", PRECISIONS, key=f"{P}precision",
+                                       format_func=lambda p: PRECISION_LABELS[p])
+    st.caption("Mixed precision (bf16, fp16) only applies on a CUDA GPU; on the CPU a run trains in fp32.")
+    a, b = st.columns(2)
+    values["seed"] = a.number_input("Seed", min_value=0, max_value=2**31 - 1, **kw("seed", value=0),
+                                    help="Same seed, same settings, same device: the same result.")
+    values["name"] = b.text_input("Run name", key=f"{P}name", placeholder="automatic",
+                                  help="Leave empty for a name like mlp-iris-3.")
+
+ui_state.save_widgets(st.session_state, P)
+
+# --- start ------------------------------------------------------------------------------------
+config, problem = None, None
+try:
+    config = build_config(values)
+except WorkbenchError as exc:
+    problem = str(exc)
+if problem:
+    st.error(md_escape(problem), icon=":material/error:")
+
+if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None):
+    try:
+        run_id = engine.manager.submit(config)
+    except WorkbenchError as exc:
+        st.error(md_escape(exc), icon=":material/error:")
+    else:
+        ui_state.remember_run(st.session_state, run_id)
+        st.toast(f"Started {md_escape(engine.store.get(run_id).name)}", icon=":material/play_arrow:")
+
+with st.expander("This run as code"):
+    if config is None:
+        st.caption("Fix the settings above to see the command.")
+    else:
+        st.markdown("The same run from a terminal (the common settings):")
+        st.code(config_to_cli(config), language="bash", wrap_lines=True)
+        st.markdown("Every setting, as YAML. Save it as `run.yaml` and run `workbench train --config run.yaml`:")
+        st.code(config.to_yaml(), language="yaml")
+        st.download_button("Download run.yaml", config.to_yaml(), file_name="run.yaml", mime="application/yaml",
+                           icon=":material/download:")
+
+live_panel(engine)

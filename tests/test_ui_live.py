@@ -1,0 +1,105 @@
+"""The live panel's logic as plain functions: incremental polling, which runs to show, queue places."""
+from __future__ import annotations
+
+from core.runs.store import MetricRow
+from workbench.ui.live import (
+    any_active, ending_message, history_frame, main_metric, poll_metrics, progress_fraction, progress_stats,
+    queue_positions, result_cards, tracked_runs,
+)
+
+
+def _rows(epoch: int) -> list[MetricRow]:
+    return [MetricRow(epoch * 10, epoch, "train", "loss", 1.0 / epoch),
+            MetricRow(epoch * 10, epoch, "val", "loss", 1.1 / epoch)]
+
+
+def test_poll_reads_only_new_rows_and_keeps_all(engine) -> None:
+    store = engine.store
+    run_id = store.create_run({"data": {}}, model="mlp", dataset="iris")
+    other = store.create_run({"data": {}}, model="mlp", dataset="iris")
+    caches: dict = {}
+    assert poll_metrics(store, run_id, caches) == []
+    store.log_metrics(run_id, _rows(1))
+    store.log_metrics(other, _rows(1))  # another run's rows never leak in
+    first = poll_metrics(store, run_id, caches)
+    assert [(r["split"], r["epoch"]) for r in first] == [("train", 1), ("val", 1)]
+    assert poll_metrics(store, run_id, caches) == []  # nothing new: nothing read twice
+    store.log_metrics(run_id, _rows(2))
+    second = poll_metrics(store, run_id, caches)
+    assert [r["epoch"] for r in second] == [2, 2]
+    cache = caches[run_id]
+    assert len(cache["rows"]) == 4 and cache["last_id"] == second[-1]["id"]
+    frame = history_frame(cache["rows"], run_id)
+    assert set(frame["run_id"]) == {run_id} and frame["epoch"].tolist() == [1, 1, 2, 2]
+
+
+def test_history_frame_of_no_rows_has_the_columns_curves_need() -> None:
+    frame = history_frame([], "r1")
+    assert {"run_id", "epoch", "split", "name", "value"} <= set(frame.columns) and frame.empty
+
+
+def test_tracked_runs_shows_active_runs_then_my_latest_finished(engine) -> None:
+    store = engine.store
+    ids = [store.create_run({"data": {}}, name=f"r{i}") for i in range(6)]
+    for run_id in ids[:4]:
+        store.set_status(run_id, "running")
+        store.set_status(run_id, "completed")
+    store.set_status(ids[4], "running")  # ids[5] stays queued
+    shown = [r.run_id for r in tracked_runs(store, ids[:4] + ["gone-run"], max_finished=3)]
+    # running first, then queued, then this session's newest finished runs; unknown ids are dropped
+    assert shown == [ids[4], ids[5], ids[3], ids[2], ids[1]]
+    assert any_active(tracked_runs(store, []))
+    store.set_status(ids[4], "completed")
+    store.request_stop(ids[5])
+    assert not any_active(tracked_runs(store, ids))
+
+
+def test_queue_positions_count_per_device_in_creation_order(engine) -> None:
+    store = engine.store
+    a = store.create_run({"data": {}})
+    b = store.create_run({"data": {}})
+    c = store.create_run({"data": {}})
+    d = store.create_run({"data": {}})
+    store.update(c, progress={"queue_device": "cuda"})
+    store.set_status(d, "running")
+    positions = queue_positions(store.list_runs())
+    assert positions == {a: (1, "cpu"), b: (2, "cpu"), c: (1, "cuda")}
+
+
+def test_progress_stats_in_words() -> None:
+    stats = dict(progress_stats({"epoch": 3, "epochs": 60, "eta_s": 75, "samples_per_s": 1234.5,
+                                 "batch_size": 8, "device": "cpu", "gpu_mem_mb": None}))
+    assert stats == {"Time left": "1 min 15 s", "Samples / s": "1,234", "Batch size": "8", "Device": "cpu"}
+    gpu = dict(progress_stats({"eta_s": None, "gpu_mem_mb": 512.4, "device": "cuda"}))
+    assert gpu["Time left"] == "estimating" and gpu["GPU memory"] == "512 MB"
+    assert progress_fraction({"fraction": 1.7}) == 1.0 and progress_fraction({}) == 0.0
+
+
+def test_main_metric_matches_what_the_trainer_logs() -> None:
+    assert main_metric("regression") == "r2"
+    assert main_metric("binary") == main_metric("multiclass") == main_metric(None) == "accuracy"
+
+
+def test_ending_messages_say_why_in_words(engine) -> None:
+    store = engine.store
+    failed = store.create_run({"data": {}})
+    store.set_status(failed, "failed", "target column 'x' is not in iris")
+    level, text = ending_message(store.get(failed))
+    assert level == "error" and "target column 'x' is not in iris" in text and "Traceback" not in text
+    stopped = store.create_run({"data": {}})
+    store.request_stop(stopped)
+    assert ending_message(store.get(stopped))[0] == "warning"
+    done = store.create_run({"data": {}})
+    store.set_status(done, "completed")
+    assert ending_message(store.get(done)) is None
+
+
+def test_result_cards_put_the_telling_metrics_first(engine) -> None:
+    store = engine.store
+    run_id = store.create_run({"data": {}})
+    store.update(run_id, summary={"metrics": {"test": {"log_loss": 0.2, "accuracy": 0.9512, "roc_auc": 0.99,
+                                                       "f1_macro": 0.95, "balanced_accuracy": 0.94}}})
+    cards = result_cards(store.get(run_id))
+    assert cards[0] == ("accuracy", "0.951") and [c[0] for c in cards][1:3] == ["F1 (macro)", "ROC AUC"]
+    assert len(cards) == 4
+    assert result_cards(store.get(store.create_run({"data": {}}))) == []

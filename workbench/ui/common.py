@@ -1,0 +1,143 @@
+"""The page registry and small helpers every page shares: links, errors, formatting."""
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import streamlit as st
+
+from core.errors import WorkbenchError
+
+PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    name: str  # file stem and url path
+    title: str
+    icon: str
+
+
+# Navigation order. A page whose file does not exist (yet) is left out.
+PAGES: tuple[PageInfo, ...] = (
+    PageInfo("home", "Home", ":material/home:"),
+    PageInfo("data", "Data", ":material/table_chart:"),
+    PageInfo("train", "Train", ":material/model_training:"),
+    PageInfo("runs", "Runs", ":material/leaderboard:"),
+    PageInfo("explain", "Explain", ":material/psychology:"),
+    PageInfo("export", "Export", ":material/ios_share:"),
+    PageInfo("tune", "Tune", ":material/tune:"),
+)
+
+
+def page_path(name: str) -> Path:
+    return PAGES_DIR / f"{name}.py"
+
+
+def existing_pages() -> list[PageInfo]:
+    return [p for p in PAGES if page_path(p.name).is_file()]
+
+
+def page_info(name: str) -> PageInfo:
+    return next(p for p in PAGES if p.name == name)
+
+
+def page_registered(name: str) -> bool:
+    """Whether st.navigation registered this page in the current run (links to others raise)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return False
+    target = str(page_path(name).resolve())
+    return any(str(info.get("script_path")) == target for info in ctx.pages_manager.get_pages().values())
+
+
+def page_link(name: str, label: str | None = None, **kwargs: Any) -> bool:
+    """st.page_link to one of our pages by name; draws nothing if the page is not in the app."""
+    if not page_registered(name):
+        return False
+    info = page_info(name)
+    st.page_link(str(page_path(name)), label=label or info.title, icon=kwargs.pop("icon", info.icon), **kwargs)
+    return True
+
+
+def switch_page(name: str) -> None:
+    if page_registered(name):
+        st.switch_page(str(page_path(name)))
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+
+
+def md_escape(text: object) -> str:
+    """User text (file, column and run names; messages quoting them) as literal Markdown.
+
+    Streamlit renders Markdown in st.markdown, st.error, st.caption...: a run named
+    '![x](http://...)' would otherwise become an image the browser fetches."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a WorkbenchError as st.error with its message (written for users), never a traceback."""
+    try:
+        yield
+    except WorkbenchError as exc:
+        st.error(md_escape(exc), icon=":material/error:")
+
+
+# --- formatting ----------------------------------------------------------------
+STATUS_ICONS = {
+    "queued": "⏳", "running": "▶️", "completed": "✅", "failed": "❌", "cancelled": "⏹️", "interrupted": "⚠️",
+}
+
+
+def status_label(status: str) -> str:
+    return f"{STATUS_ICONS.get(status, '')} {status}".strip()
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_ago(timestamp: float | None, now: float | None = None) -> str:
+    if timestamp is None:
+        return "–"
+    delta = (now if now is not None else time.time()) - timestamp
+    if delta < 60:
+        return "just now"
+    if delta < 3600:
+        return f"{int(delta // 60)} min ago"
+    if delta < 86400:
+        return f"{int(delta // 3600)} h ago"
+    return time.strftime("%Y-%m-%d", time.localtime(timestamp))
+
+
+def format_metric(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def device_line(device: dict[str, Any]) -> str:
+    """'NVIDIA H100 — 75.2 of 79.6 GB free' or 'CPU (8 threads)'."""
+    if device.get("free_gb") is not None:
+        return f"{device['name']} — {device['free_gb']:.1f} of {device['total_gb']:.1f} GB free"
+    return str(device["name"])

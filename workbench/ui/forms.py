@@ -1,0 +1,155 @@
+"""The Train form: widgets from a model's hyperparameter spec, and form values -> RunConfig -> CLI.
+
+`build_config` and `config_to_cli` are plain functions (unit-tested); `hyperparam_inputs`
+draws the widgets for one model's spec.
+"""
+from __future__ import annotations
+
+import shlex
+from typing import Any, Mapping
+
+import streamlit as st
+
+from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig, TrainConfig
+from core.errors import ConfigError
+from core.models import HyperParam, model_spec, resolve_params
+
+# Every key build_config reads, with the value the form starts from.
+FORM_DEFAULTS: dict[str, Any] = {
+    "source": "iris", "target": "species", "task": None, "roles": {},
+    "model": "mlp", "params": {},
+    "optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "nesterov": False,
+    "schedule": "constant", "step_size": 10, "gamma": 0.5, "plateau_patience": 3, "plateau_factor": 0.5,
+    "warmup_fraction": 0.3,
+    "weight_decay": 0.0, "l1": 0.0,
+    "batch_size": 64, "epochs": 30,
+    "early_stopping": True, "patience": 8, "monitor": "loss",
+    "grad_clip": 0.0,  # 0: off
+    "device": "auto", "precision": "fp32", "seed": 0, "name": "",
+}
+
+MONITOR_CHOICES = {"classification": ("loss", "accuracy"), "regression": ("loss", "r2")}
+
+
+def monitor_choices(task: str | None) -> tuple[str, ...]:
+    return MONITOR_CHOICES["regression" if task == "regression" else "classification"]
+
+
+def build_config(values: Mapping[str, Any]) -> RunConfig:
+    """The RunConfig a filled-in Train form describes; ConfigError (a user-fit message) if it is invalid."""
+    try:
+        return _build_config({**FORM_DEFAULTS, **values})
+    except (TypeError, ValueError) as exc:  # a number field that holds no number
+        raise ConfigError(f"a training setting is not a valid number ({exc})") from None
+
+
+def _build_config(v: dict[str, Any]) -> RunConfig:
+    kind = str(v["model"])
+    params = resolve_params(kind, v.get("params") or {})  # "64, 64" -> [64, 64], ranges checked
+    grad_clip = float(v["grad_clip"] or 0.0)
+    if grad_clip < 0:
+        raise ConfigError("gradient clipping must be 0 (off) or a positive number")
+    monitor = str(v["monitor"] or "loss")
+    name = str(v["name"] or "").strip() or None
+    config = RunConfig(
+        data=DataConfig(source=str(v["source"]), target=str(v["target"]), task=v["task"] or None,
+                        roles=dict(v["roles"] or {})),
+        model=ModelConfig(kind=kind, params=params),
+        optim=OptimConfig(name=str(v["optimizer"]), lr=float(v["lr"]), weight_decay=float(v["weight_decay"]),
+                          l1=float(v["l1"]), momentum=float(v["momentum"]),
+                          nesterov=bool(v["nesterov"]) and v["optimizer"] == "sgd"),
+        schedule=ScheduleConfig(name=str(v["schedule"]), step_size=int(v["step_size"]), gamma=float(v["gamma"]),
+                                plateau_patience=int(v["plateau_patience"]),
+                                plateau_factor=float(v["plateau_factor"]),
+                                warmup_fraction=float(v["warmup_fraction"])),
+        train=TrainConfig(epochs=int(v["epochs"]), batch_size=int(v["batch_size"]),
+                          early_stopping=bool(v["early_stopping"]), patience=int(v["patience"]),
+                          monitor=None if monitor == "loss" else monitor,
+                          grad_clip=grad_clip or None, device=str(v["device"]), precision=str(v["precision"]),
+                          seed=int(v["seed"])),
+        name=name,
+    )
+    return config.validate()
+
+
+def config_to_cli(config: RunConfig) -> str:
+    """`workbench train ...` with the common flags; what has no flag is only in the YAML."""
+    d, m, o, s, t = config.data, config.model, config.optim, config.schedule, config.train
+    args: list[str] = ["workbench", "train", "--data", d.source, "--target", d.target]
+    if d.task:
+        args += ["--task", d.task]
+    args += ["--model", m.kind]
+    hidden = m.params.get("hidden_sizes") if m.kind == "mlp" else None
+    if hidden:
+        args += ["--hidden", ",".join(str(int(h)) for h in hidden)]
+    args += ["--epochs", str(t.epochs), "--batch-size", str(t.batch_size), "--lr", _num(o.lr),
+             "--optimizer", o.name]
+    if s.name != "constant":
+        args += ["--schedule", s.name]
+    if o.weight_decay:
+        args += ["--weight-decay", _num(o.weight_decay)]
+    if t.early_stopping:
+        args += ["--patience", str(t.patience)]
+    else:
+        args.append("--no-early-stopping")
+    if t.device != "auto":
+        args += ["--device", t.device]
+    if t.precision != "fp32":
+        args += ["--precision", t.precision]
+    args += ["--seed", str(t.seed)]
+    if config.name:
+        args += ["--name", config.name]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+# --- widgets --------------------------------------------------------------------------
+def hyperparam_inputs(kind: str, key_prefix: str) -> dict[str, Any]:
+    """Draw one input per hyperparameter of `kind` (advanced ones in an expander); returns name -> value."""
+    spec = model_spec(kind)
+    values: dict[str, Any] = {}
+    basic = [p for p in spec if not p.advanced]
+    advanced = [p for p in spec if p.advanced]
+    if not spec:
+        st.caption("This model has no settings of its own: it learns one weight per input.")
+    for p in basic:
+        values[p.name] = _input(p, f"{key_prefix}{kind}_{p.name}")
+    if advanced:
+        with st.expander("Advanced"):
+            for p in advanced:
+                values[p.name] = _input(p, f"{key_prefix}{kind}_{p.name}")
+    return values
+
+
+def _input(p: HyperParam, key: str) -> Any:
+    label = p.label or p.name.replace("_", " ").capitalize()
+    fresh = key not in st.session_state  # a value restored into session state must not fight a default
+
+    def default(**kw: Any) -> dict[str, Any]:
+        return kw if fresh else {}
+
+    if p.kind == "int":
+        return st.number_input(label, min_value=_int_or_none(p.low), max_value=_int_or_none(p.high), step=1,
+                               help=p.help, key=key, **default(value=int(p.default)))
+    if p.kind == "float":
+        span = (p.high or 1.0) - (p.low or 0.0)
+        return st.number_input(label, min_value=p.low, max_value=p.high,
+                               step=float(f"{span / 20:.1g}") if span > 0 else 0.01, help=p.help, key=key,
+                               **default(value=float(p.default)))
+    if p.kind == "choice":
+        options = list(p.choices)
+        return st.selectbox(label, options, help=p.help, key=key, **default(index=options.index(p.default)))
+    if p.kind == "bool":
+        return st.checkbox(label, help=p.help, key=key, **default(value=bool(p.default)))
+    if p.kind == "int_list":
+        items = f"{p.min_items or 1} to {p.max_items}" if p.max_items else "one or more"
+        return st.text_input(label, help=f"{p.help} Comma-separated whole numbers, {items} entries, e.g. 64, 64.",
+                             key=key, **default(value=", ".join(str(v) for v in p.default)))
+    raise AssertionError(f"unhandled hyperparameter kind {p.kind!r}")
+
+
+def _int_or_none(x: float | None) -> int | None:
+    return None if x is None else int(x)

@@ -1,0 +1,242 @@
+"""The live panel: runs started from this session and every active run, polled from the store.
+
+The plain functions (poll_metrics, tracked_runs, queue_positions, progress_stats ...) hold
+the logic and are unit-tested; `live_panel` only draws. Polling is a
+`st.fragment(run_every=...)` that exists only while some run is active.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping, Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.evaluation.plots import curves_figure
+from core.runs.store import ACTIVE, RunRecord, RunStore
+from workbench.ui import state as ui_state
+from workbench.ui.common import (
+    format_duration, format_metric, md_escape, page_registered, status_label, switch_page,
+)
+
+POLL_S = 1.0
+MAX_FINISHED = 3  # finished runs of this session kept on the Train page
+METRIC_CACHE = "live_metrics"
+OPEN_RUNS = "_live_open_runs"  # set by an "Open its evaluation" click; the page then switches
+LEAVING = "_live_leaving"  # set while switching away: a late timer tick of the fragment must draw nothing
+
+
+# --- plain logic ------------------------------------------------------------------------
+def poll_metrics(store: RunStore, run_id: str, caches: MutableMapping[str, Any]) -> list[dict[str, Any]]:
+    """Read only the metric rows after the last id already drawn; keep them all in `caches`."""
+    cache = caches.get(run_id)
+    if cache is None:
+        cache = caches[run_id] = {"last_id": 0, "rows": []}
+    new = store.metrics(run_id, after_id=cache["last_id"])
+    if new:
+        cache["rows"].extend(new)
+        cache["last_id"] = new[-1]["id"]
+    return new
+
+
+def history_frame(rows: Sequence[dict[str, Any]], run_id: str) -> pd.DataFrame:
+    """Metric rows as the frame core.evaluation.plots.curves_figure draws."""
+    frame = pd.DataFrame(list(rows), columns=["id", "step", "epoch", "split", "name", "value", "time"])
+    frame.insert(0, "run_id", run_id)
+    return frame
+
+
+def tracked_runs(store: RunStore, session_runs: Iterable[str], max_finished: int = MAX_FINISHED) -> list[RunRecord]:
+    """Active runs (running first, then queued oldest first), then this session's latest finished runs."""
+    mine = list(dict.fromkeys(session_runs))
+    all_runs = store.list_runs()
+    by_id = {r.run_id: r for r in all_runs}
+    active = [r for r in all_runs if r.status in ACTIVE]
+    active.sort(key=lambda r: (r.status != "running", r.created_at))
+    finished = [by_id[i] for i in reversed(mine) if i in by_id and by_id[i].status not in ACTIVE]
+    return active + finished[:max_finished]
+
+
+def queue_positions(runs: Iterable[RunRecord]) -> dict[str, tuple[int, str]]:
+    """run_id -> (1-based place in its device's queue, device) for queued runs."""
+    queued = sorted((r for r in runs if r.status == "queued"), key=lambda r: r.created_at)
+    seen: dict[str, int] = {}
+    out: dict[str, tuple[int, str]] = {}
+    for r in queued:
+        device = str(r.progress.get("queue_device", "cpu"))
+        seen[device] = seen.get(device, 0) + 1
+        out[r.run_id] = (seen[device], device)
+    return out
+
+
+def any_active(records: Iterable[RunRecord]) -> bool:
+    return any(r.status in ACTIVE for r in records)
+
+
+def main_metric(task: str | None) -> str:
+    """The second live chart: accuracy for classifiers, R² for regression (what the trainer logs)."""
+    return "r2" if task == "regression" else "accuracy"
+
+
+def progress_stats(progress: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs for the running run's stats row (the epoch is on the progress bar)."""
+    rate = progress.get("samples_per_s")
+    eta = progress.get("eta_s")
+    stats = [
+        ("Time left", format_duration(eta) if eta is not None else "estimating"),
+        ("Samples / s", f"{rate:,.0f}" if rate else "–"),
+        ("Batch size", str(progress.get("batch_size", "–"))),
+        ("Device", str(progress.get("device", "–"))),
+    ]
+    if progress.get("gpu_mem_mb") is not None:
+        stats.append(("GPU memory", f"{progress['gpu_mem_mb']:,.0f} MB"))
+    return stats
+
+
+def progress_fraction(progress: dict[str, Any]) -> float:
+    try:
+        return min(1.0, max(0.0, float(progress.get("fraction") or 0.0)))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def ending_message(record: RunRecord) -> tuple[str, str] | None:
+    """(level, text) in plain words for a run that did not complete; None for the others."""
+    reason = record.status_reason or "no reason was recorded"
+    if record.status == "failed":
+        return "error", f"This run failed: {reason}."
+    if record.status == "cancelled":
+        return "warning", f"This run was stopped ({reason}). Its last good weights were kept."
+    if record.status == "interrupted":
+        return "warning", f"This run was interrupted: {reason}. Start it again to finish it."
+    return None
+
+
+def result_cards(record: RunRecord, limit: int = 4) -> list[tuple[str, str]]:
+    """(label, value) for the finished run's test metrics, most telling first."""
+    test = record.metrics.get("test") or {}
+    order = ("accuracy", "f1_macro", "roc_auc", "balanced_accuracy", "r2", "rmse", "mae", "log_loss", "mse")
+    names = [n for n in order if n in test] + [n for n in test if n not in order]
+    return [(METRIC_LABELS.get(n, n.replace("_", " ")), _card_value(test[n])) for n in names[:limit]]
+
+
+METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "F1 (macro)",
+                 "roc_auc": "ROC AUC", "precision_macro": "precision (macro)", "recall_macro": "recall (macro)",
+                 "log_loss": "log loss", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mse": "MSE"}
+
+
+def _card_value(value: Any) -> str:
+    if isinstance(value, (int, float)) and value == value and abs(value) < 1e4:
+        return f"{value:.3f}"
+    return format_metric(value)
+
+
+# --- drawing -------------------------------------------------------------------------------
+def live_panel(engine: Any) -> None:
+    """Draw the tracked runs. Active ones live in a fragment polled every POLL_S; finished ones are
+    drawn once by the page itself, so their buttons (which may switch pages) never run inside a
+    fragment, and nothing polls once no run is active."""
+    records = tracked_runs(engine.store, ui_state.my_runs(st.session_state))
+    if not records:
+        return
+    st.subheader("Your runs")
+    caches = st.session_state.setdefault(METRIC_CACHE, {})
+    shown = {r.run_id for r in records}
+    for run_id in [k for k in caches if k not in shown]:  # runs no longer on the page
+        del caches[run_id]
+    active = [r.run_id for r in records if r.status in ACTIVE]
+    if active:
+        st.fragment(run_every=POLL_S)(_draw_active)(engine, active)
+    for record in records:
+        if record.status not in ACTIVE:
+            with st.container(border=True):
+                _draw_run(engine, record, caches, {})
+
+
+def follow_open_request() -> None:
+    """Call first thing on the page: switch to Runs if the user asked to open a run's evaluation.
+
+    Switching before the live fragment is registered (and flagging LEAVING for a timer tick that
+    is already on its way) keeps a stale fragment rerun from drawing into the next page: Streamlit
+    would place its elements at this page's positions in the other page's tree."""
+    if st.session_state.pop(OPEN_RUNS, False):
+        st.session_state[LEAVING] = True
+        switch_page("runs")
+    st.session_state.pop(LEAVING, None)
+
+
+def _open_evaluation(run_id: str) -> None:
+    ui_state.select_runs(st.session_state, [run_id])
+    st.session_state[OPEN_RUNS] = True
+
+
+def _draw_active(engine: Any, drawn: list[str]) -> None:
+    if st.session_state.get(LEAVING):
+        return  # a timer tick that arrived after the user left the page
+    records = [r for r in tracked_runs(engine.store, ui_state.my_runs(st.session_state)) if r.status in ACTIVE]
+    if [r.run_id for r in records] != drawn:
+        # A run ended (or a new one appeared): redraw the whole page so finished runs move out of the
+        # fragment, and the timer stops with the last active run. Done before drawing, so a click that
+        # lands while this fragment runs never loses to the rerun it asks for.
+        st.rerun()
+    caches = st.session_state.setdefault(METRIC_CACHE, {})
+    positions = queue_positions(records)
+    for record in records:
+        with st.container(border=True):
+            _draw_run(engine, record, caches, positions)
+
+
+def _draw_run(engine: Any, record: RunRecord, caches: MutableMapping[str, Any],
+              positions: dict[str, tuple[int, str]]) -> None:
+    head, button = st.columns([5, 1], vertical_alignment="center")
+    what = " · ".join(md_escape(x) for x in (record.model, record.dataset, record.task, record.run_id) if x)
+    head.markdown(f"**{md_escape(record.name)}** &nbsp; {status_label(record.status)}  \n:gray[{what}]")
+    if record.status in ACTIVE:
+        if record.stop_requested:
+            button.caption("Stopping…")
+        elif button.button("Stop", key=f"stop_{record.run_id}", icon=":material/stop_circle:"):
+            engine.manager.stop(record.run_id)
+            st.toast(f"Stopping {md_escape(record.name)}…")
+    if record.status == "queued":
+        place, device = positions.get(record.run_id, (1, "cpu"))
+        st.info(f"Waiting in the {device} queue: number {place}. It starts when the runs ahead of it finish.",
+                icon=":material/hourglass_top:")
+        return
+    progress = record.progress
+    if record.status == "running" and "epochs" not in progress:
+        st.progress(0.0, text="Starting: loading the data and building the model…")
+    elif record.status == "running":
+        st.progress(progress_fraction(progress), text=f"Epoch {progress.get('epoch', 0)} / {progress['epochs']}")
+        for column, (label, value) in zip(st.columns(5), progress_stats(progress)):
+            column.metric(label, value)
+    events = progress.get("events") or record.summary.get("events") or []
+    for event in events[-5:]:
+        st.caption(f":material/info: {md_escape(event)}")
+    poll_metrics(engine.store, record.run_id, caches)
+    rows = caches[record.run_id]["rows"]
+    if rows:
+        history = history_frame(rows, record.run_id)
+        runs = {record.run_id: record.name}
+        left, right = st.columns(2)
+        for column, metric in ((left, "loss"), (right, main_metric(record.task))):
+            fig = curves_figure(history, metric, runs)
+            fig.update_layout(height=300, uirevision=record.run_id, legend={"orientation": "h", "y": -0.25})
+            column.plotly_chart(fig, key=f"live_{record.run_id}_{metric}", config={"displayModeBar": False})
+        st.caption("Solid lines are the training data, dashed lines the validation data. Loss should fall and "
+                   f"{main_metric(record.task).replace('r2', 'R²')} rise; training still improving while validation "
+                   "gets worse means the model is overfitting.")
+    elif record.status == "running":
+        st.caption("The curves appear after the first epoch.")
+    message = ending_message(record)
+    if message:
+        getattr(st, message[0])(md_escape(message[1]))
+    if record.status == "completed":
+        cards = result_cards(record)
+        for column, (label, value) in zip(st.columns(max(len(cards), 1) + 1), cards):
+            column.metric(f"Test {label}", value)
+        st.caption(f"Measured on the test data the model never saw while training. "
+                   f"Took {format_duration(record.summary.get('duration_s'))}.")
+        # a button, not st.page_link: it must also select this run for the Runs page
+        if page_registered("runs"):
+            st.button("Open its evaluation on the Runs page", key=f"open_{record.run_id}",
+                      icon=":material/leaderboard:", on_click=_open_evaluation, args=(record.run_id,))
