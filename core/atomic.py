@@ -1,6 +1,7 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -8,6 +9,12 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import WorkbenchError
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class WriteError(WorkbenchError):
+    """A file could not be written (a full disk, no permission); the previous file is unchanged."""
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
@@ -22,8 +29,11 @@ def write_atomic_with(path: str | Path, writer: Callable[[object], object]) -> P
     A failure (a full disk, say) removes the temp file and leaves the old file as it was.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # no inode left, no permission: nothing was written
+        raise WriteError(_write_failure(target, exc)) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             writer(fh)
@@ -33,14 +43,21 @@ def write_atomic_with(path: str | Path, writer: Callable[[object], object]) -> P
     except BaseException as exc:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # already gone; a leftover is swept when its run is recovered
         if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
-            raise WorkbenchError(f"could not write {target.name}: {reason}; the previous file is unchanged") from exc
+            raise WriteError(_write_failure(target, exc)) from exc
         raise
     _fsync_dir(target.parent)
     return target
+
+
+def _write_failure(target: Path, exc: OSError) -> str:
+    if exc.errno in _DISK_FULL:
+        return (f"the disk is full: could not write {target.name} (no space left on the device holding "
+                f"{target.parent}). Free some space and try again; the previous file is unchanged.")
+    reason = exc.strerror or str(exc)
+    return f"could not write {target.name}: {reason}; the previous file is unchanged"
 
 
 def _fsync_dir(folder: Path) -> None:

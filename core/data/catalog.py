@@ -18,7 +18,7 @@ import yaml
 from core.data.columns import shown
 from core.atomic import sha256_file as file_sha256
 from core.atomic import write_atomic
-from core.data.loading import PARQUET_SUFFIXES, TEXT_SUFFIXES, load_table
+from core.data.loading import SNIFF_BYTES, load_table, unsupported_reason
 from core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -158,9 +158,10 @@ class Catalog:
                             "upload limit: upload a smaller file, or a sample of its rows.")
         if not data:
             raise DataError(f"'{name}' is empty: export the data again with a header row and at least one row.")
-        suffix = Path(name).suffix.lower()
-        if suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES:
-            raise DataError(f"'{name}' is not a CSV or Parquet file. Upload a .csv, .tsv or .parquet file.")
+        # Refuse what cannot be a table before anything is written: compressed files, images...
+        problem = unsupported_reason(name, data[:SNIFF_BYTES])
+        if problem is not None:
+            raise DataError(problem)
         sha = hashlib.sha256(data).hexdigest()
         dest = write_atomic(self.uploads_dir / f"{sha[:12]}_{name}", data)
         try:

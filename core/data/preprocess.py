@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core.data.columns import as_labels, numeric_values, shown
+from core.data.counts import BLOCK_VALUES, is_number_dtype
 from core.atomic import write_atomic
 from core.data.schema import Schema
 from core.errors import DataError
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 FORMAT = "workbench.preprocessor"
 VERSION = 1
 OTHER = "(other)"  # the one-hot slot for rare and unseen levels; parentheses so no real level clashes
+CLIP = 1e6  # standardised inputs beyond this many standard deviations are clipped (never inf)
 
 
 @dataclass
@@ -55,13 +58,20 @@ class Preprocessor:
         _require_columns(df_train, self.schema.features)
         numeric: dict[str, NumericStats] = {}
         categorical: dict[str, CategoricalStats] = {}
+        peak = 0.0
+        for names, block in _numeric_blocks(df_train, self._numeric_columns()):
+            with warnings.catch_warnings(), np.errstate(over="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: its median is 0
+                medians = np.where(np.isfinite(block).any(axis=0), np.nanmedian(block, axis=0), 0.0)
+                # The median of two middle values near 1e308 overflows; halve them first there.
+                for j in np.flatnonzero(~np.isfinite(medians)):
+                    medians[j] = float(np.nanmedian(block[:, j] / 2)) * 2
+                peak = max(peak, float(np.nanmax(block, initial=0.0)))
+            for j, col in enumerate(names):
+                filled = np.where(np.isnan(block[:, j]), medians[j], block[:, j])
+                numeric[col] = NumericStats(float(medians[j]), *_mean_std(filled))
         for col in self.schema.features:
-            if self.schema.roles[col] == "numeric":
-                values = numeric_values(df_train[col])
-                median = float(np.nanmedian(values)) if np.isfinite(values).any() else 0.0
-                filled = np.where(np.isnan(values), median, values)
-                numeric[col] = NumericStats(median, float(filled.mean()), _safe_std(filled))
-            else:
+            if self.schema.roles[col] != "numeric":
                 counts = as_labels(df_train[col]).value_counts()
                 ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))  # ties: alphabetical, stable
                 levels = [str(level) for level, _ in ranked[: self.max_onehot]]
@@ -69,7 +79,6 @@ class Preprocessor:
         if self.schema.image_shape:
             # One scale for the whole image, so the model sees pixels in [0, 1] as an image,
             # not 64 separately standardised columns.
-            peak = max((float(np.nanmax(numeric_values(df_train[c]), initial=0.0)) for c in numeric), default=1.0)
             peak = peak if peak > 0 else 1.0
             numeric = {c: NumericStats(s.median, 0.0, peak) for c, s in numeric.items()}
         self.numeric_, self.categorical_ = numeric, categorical
@@ -79,7 +88,7 @@ class Preprocessor:
             y = numeric_values(df_train[self.schema.target])
             y = y[np.isfinite(y)]
             if y.size:
-                self.target_mean_, self.target_std_ = float(y.mean()), _safe_std(y)
+                self.target_mean_, self.target_std_ = _mean_std(y)
         log.info("preprocessor fitted: %d columns -> %d inputs", len(self.schema.features), len(self.feature_names))
         return self
 
@@ -89,19 +98,23 @@ class Preprocessor:
         _require_columns(df, self.schema.features)
         out = np.zeros((len(df), len(self.feature_names)), dtype=np.float32)
         rows = np.arange(len(df))
-        for col, idx in self.feature_groups.items():
-            if col in numeric:
-                stats = numeric[col]
-                values = numeric_values(df[col])
-                values = np.where(np.isnan(values), stats.median, values)
-                out[:, idx[0]] = (values - stats.mean) / stats.std
-            else:
+        groups = self.feature_groups
+        for names, block in _numeric_blocks(df, self._numeric_columns()):
+            stats = [numeric[col] for col in names]
+            filled = np.where(np.isnan(block), np.array([s.median for s in stats]), block)
+            out[:, [groups[col][0] for col in names]] = _standardise(
+                filled, np.array([s.mean for s in stats]), np.array([s.std for s in stats]))
+        for col, idx in groups.items():
+            if col not in numeric:
                 cat = self.categorical_[col]
                 labels = as_labels(df[col]).fillna(cat.fill)
                 codes = pd.Index(cat.levels, dtype=object).get_indexer(labels.to_numpy()).astype(np.int64)
                 codes[codes < 0] = len(cat.levels)  # unseen or rare -> OTHER
                 out[rows, np.asarray(idx)[codes]] = 1.0
         return out
+
+    def _numeric_columns(self) -> list[str]:
+        return [col for col in self.schema.features if self.schema.roles[col] == "numeric"]
 
     def fit_transform(self, df_train: pd.DataFrame) -> np.ndarray:
         return self.fit(df_train).transform(df_train)
@@ -115,7 +128,7 @@ class Preprocessor:
             if np.isnan(values).any():
                 raise DataError(f"The target has {int(np.isnan(values).sum())} missing or non-numeric values: "
                                 "drop those rows first.")
-            return ((values - self.target_mean_) / self.target_std_).astype(np.float32)
+            return _standardise(values, self.target_mean_, self.target_std_)
         labels = as_labels(y)
         if labels.isna().any():
             raise DataError(f"The target has {int(labels.isna().sum())} missing values: drop those rows first.")
@@ -234,6 +247,40 @@ def _require_columns(df: pd.DataFrame, columns: list[str]) -> None:
                         "(empty values are fine).")
 
 
-def _safe_std(values: np.ndarray) -> float:
-    std = float(values.std()) if values.size else 1.0
-    return std if np.isfinite(std) and std > 1e-12 else 1.0  # a constant column: avoid dividing by 0
+def _numeric_blocks(df: pd.DataFrame, columns: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(names, float64 values with NaN for missing and +/-inf, one contiguous column each) for
+    blocks of columns: a column-by-column loop through pandas takes seconds on 10,000 columns."""
+    dtypes = dict(zip(df.columns, df.dtypes))
+    step = max(1, BLOCK_VALUES // max(len(df), 1))
+    for start in range(0, len(columns), step):
+        names = columns[start:start + step]
+        block = np.empty((len(df), len(names)), dtype=np.float64, order="F")
+        direct = [j for j, col in enumerate(names) if is_number_dtype(dtypes[col])]
+        if direct:
+            block[:, direct] = df[[names[j] for j in direct]].to_numpy(dtype="float64", na_value=np.nan)
+        for j in sorted(set(range(len(names))) - set(direct)):
+            block[:, j] = numeric_values(df[names[j]])  # numbers stored as text, booleans
+        block[~np.isfinite(block)] = np.nan
+        yield names, block
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and std that stay finite for values near the float64 limit (1e308: their sum overflows);
+    only then are they computed on values scaled by the largest magnitude."""
+    if not values.size:
+        return 0.0, 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(values.mean()), float(values.std())
+        if not (np.isfinite(mean) and np.isfinite(std)):
+            scale = float(np.abs(values).max())
+            scaled = values / scale
+            mean, std = float(scaled.mean()) * scale, float(scaled.std()) * scale
+    return mean, (std if np.isfinite(std) and std > 1e-12 else 1.0)  # constant: avoid dividing by 0
+
+
+def _standardise(values: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """(values - mean) / std as float32, without overflow: a value far outside the training range
+    (an unseen 1e308) is clipped to +/-CLIP standard deviations instead of becoming inf."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = (values - mean) / std
+    return np.clip(np.nan_to_num(z, nan=0.0, posinf=CLIP, neginf=-CLIP), -CLIP, CLIP).astype(np.float32)

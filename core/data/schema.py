@@ -11,6 +11,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from core.data.columns import as_labels, column_kind, is_integral, looks_like_id, numeric_like, shown, sort_labels
+from core.data.counts import column_counts
 from core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -78,15 +79,14 @@ def infer_task(y: pd.Series) -> str:
 def infer_roles(df: pd.DataFrame, target: str) -> dict[str, str]:
     """A default role per non-target column; ignore what cannot help (IDs, constants, dates, free text)."""
     roles: dict[str, str] = {}
-    for col in df.columns:
+    for col, counts in zip(df.columns, column_counts(df, top=False), strict=True):
         if col == target:
             continue
-        roles[col] = _default_role(df[col])
+        roles[col] = _default_role(df[col], counts.unique)
     return roles
 
 
-def _default_role(s: pd.Series) -> str:
-    unique = int(s.nunique())
+def _default_role(s: pd.Series, unique: int) -> str:
     if unique <= 1 or looks_like_id(s, unique):
         return "ignore"  # all missing, constant, or a key: nothing to learn from
     kind = column_kind(s, unique)

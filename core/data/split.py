@@ -72,8 +72,9 @@ def _split(rows: np.ndarray, labels: np.ndarray | None, fraction: float, seed: i
             keep, held = train_test_split(rows, test_size=fraction, random_state=seed, stratify=labels)
             return np.asarray(keep, dtype=np.int64), np.asarray(held, dtype=np.int64)
         except ValueError as exc:
-            # A class with one row (or more classes than held-out rows) cannot be stratified.
-            log.warning("cannot stratify (%s); splitting without stratification", exc)
+            # A class with one row (or more classes than held-out rows) cannot be stratified. The
+            # data checks already warn about rare classes, so this is no news for the console.
+            log.info("cannot stratify (%s); splitting without stratification", exc)
     try:
         keep, held = train_test_split(rows, test_size=fraction, random_state=seed)
     except ValueError:

@@ -19,7 +19,7 @@ import torch
 
 from safetensors.torch import save as safetensors_bytes
 
-from core.atomic import write_atomic, write_atomic_with
+from core.atomic import WriteError, write_atomic, write_atomic_with
 from core.config import RunConfig
 from core.data import Catalog, Split
 from core.errors import WorkbenchError
@@ -72,16 +72,25 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         _save_checkpoint(store, run_id, run_dir, trainer)
         store.set_status(run_id, "failed", str(exc))
         return "failed"
+    except WriteError as exc:  # a full disk: the user can act on it, but it is no bad input
+        store.update(run_id, summary={"error_kind": "storage"})
+        store.set_status(run_id, "failed", str(exc))
+        return "failed"
     except WorkbenchError as exc:  # bad data or config: the CLI exits 2 on these
         store.update(run_id, summary={"error_kind": "input"})
         store.set_status(run_id, "failed", str(exc))
         return "failed"
     except Exception as exc:  # noqa: BLE001 - the run fails with a reason; the trace goes to its log file
-        reason = ("out of memory even at batch size 1: use a smaller model or the CPU" if is_oom(exc)
-                  else f"internal error ({type(exc).__name__}: {exc}); details in {run_dir / 'error.log'}")
+        if is_oom(exc):
+            reason = "out of memory even at batch size 1: use a smaller model or the CPU"
+        elif isinstance(exc, MemoryError):
+            reason = "the computer ran out of memory: use a sample of the rows, fewer columns or a smaller model"
+        else:
+            reason = f"internal error ({type(exc).__name__}: {exc}); details in {run_dir / 'error.log'}"
         _write_error_log(run_dir)
         store.set_status(run_id, "failed", reason)
-        log.exception("run %s failed", run_id)
+        # The trace is in error.log; the console (the CLI's stderr) gets one line, never a traceback.
+        log.error("run %s failed: %s", run_id, reason)
         return "failed"
 
 
@@ -179,8 +188,8 @@ def _save_checkpoint(store: RunStore, run_id: str, run_dir: Path, trainer: Train
         state = {k: v.detach().cpu().contiguous() for k, v in trainer.model_.state_dict().items()}
         write_atomic(run_dir / "checkpoint.safetensors", safetensors_bytes(state))
         store.add_artifact(run_id, "checkpoint", run_dir / "checkpoint.safetensors")
-    except (OSError, WorkbenchError):
-        log.warning("could not save a checkpoint for %s", run_id, exc_info=True)
+    except (OSError, WorkbenchError) as exc:
+        log.warning("could not save a checkpoint for %s: %s", run_id, exc)
 
 
 def _write_error_log(run_dir: Path) -> None:

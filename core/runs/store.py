@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+TEMP_GLOB = ".*.tmp"  # core.atomic's temp files: a process killed mid-write leaves one behind
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -183,9 +186,10 @@ class RunStore:
         return f"{stem}-{n + 1}"
 
     def run_dir(self, run_id: str) -> Path:
-        # run ids are ours, but never let one walk out of the workspace
-        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
-            raise RunNotFound(f"not a run id: {run_id!r}")
+        # Run ids are ours, but one may come from a URL or a command line: it must name a
+        # folder directly inside runs/, never a path ("../x", "/etc", "a\\b", NUL bytes).
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise RunNotFound(f"not a run id: {shown_id(run_id)}")
         return self.runs_dir / run_id
 
     def get(self, run_id: str) -> RunRecord:
@@ -314,16 +318,58 @@ class RunStore:
 
     # --- recovery -------------------------------------------------------------
     def mark_orphans(self, stale_after_s: float = 120.0) -> list[str]:
-        """Runs whose worker is gone become interrupted (called at start-up)."""
+        """Runs whose worker is gone become interrupted (called at start-up), and every run that
+        has ended loses the temp files a killed writer left behind."""
         marked = []
-        for run in self.list_runs():
+        runs = self.list_runs()
+        for run in runs:
             if run.status == "running" and (not _pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
                 if self.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
                     marked.append(run.run_id)
             elif run.status == "queued" and not _pid_alive(run.pid or self._owner_pid(run)):
                 if self.set_status(run.run_id, "interrupted", "the app stopped before this run started"):
                     marked.append(run.run_id)
+        for run_id in marked:
+            self.recover(run_id)
+        for run in runs:
+            if run.status in TERMINAL:
+                self._sweep_temp_files(run.run_id)
         return marked
+
+    def recover(self, run_id: str) -> list[str]:
+        """Tidy a run whose process died: remove half-written temp files and forget artifacts whose
+        file is gone or no longer matches its recorded sha256. Returns what was removed, in words.
+
+        Call it only once the run's process is gone (the reaper, start-up recovery)."""
+        removed = self._sweep_temp_files(run_id)
+        for kind, art in self.artifacts(run_id).items():
+            path = Path(art["path"])
+            try:
+                intact = sha256_file(path) == art["sha256"]
+            except OSError:
+                intact = False
+            if not intact:
+                with self._tx() as con:
+                    con.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = ?", (run_id, kind))
+                removed.append(f"artifact {kind} ({path.name}: missing or changed)")
+        if removed:
+            log.warning("run %s: removed %s", run_id, ", ".join(removed))
+        return removed
+
+    def _sweep_temp_files(self, run_id: str) -> list[str]:
+        removed = []
+        try:
+            folder = self.run_dir(run_id)
+            leftovers = list(folder.rglob(TEMP_GLOB)) if folder.is_dir() else []
+        except (RunNotFound, OSError):
+            return removed
+        for path in leftovers:
+            try:
+                path.unlink()
+                removed.append(path.name)
+            except OSError as exc:
+                log.warning("cannot remove the temp file %s: %s", path, exc)
+        return removed
 
     @staticmethod
     def _owner_pid(run: RunRecord) -> int | None:
@@ -342,6 +388,12 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def shown_id(run_id: object) -> str:
+    """A run id as it may be echoed in a message: printable, short, quoted."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(run_id))
+    return repr(text[:60] + ("..." if len(text) > 60 else ""))
 
 
 def _record(row: sqlite3.Row) -> RunRecord:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from core.training.device import autocast, autocast_dtype, is_oom, resolve_devic
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 8192
+_T = TypeVar("_T")
 
 
 class Trainer:
@@ -50,6 +51,7 @@ class Trainer:
         self._y_train_var = float(self.y_train_.float().var(unbiased=False)) if len(self.y_train_) > 1 else 1.0
         self.loss_fn_ = _loss_for(self.task)
         self.batch_size_ = min(cfg.batch_size, len(self.X_train_))
+        self.eval_batch_ = EVAL_BATCH
         self.optimizer_ = optim_factory.build_optimizer(self.config.optim, self.model_, self.device_)
         self.scheduler_ = optim_factory.build_scheduler(self.config.schedule, self.optimizer_, self.config,
                                                         self._steps_per_epoch())
@@ -100,12 +102,29 @@ class Trainer:
         """Raw model outputs (logits or standardised values) as float32 numpy, batched on the device."""
         self.model_.eval()
         X_t = torch.as_tensor(np.asarray(X, dtype=np.float32)) if not torch.is_tensor(X) else X
-        outs = []
-        for start in range(0, len(X_t), EVAL_BATCH):
-            xb = X_t[start:start + EVAL_BATCH].to(self.device_, non_blocking=True)
-            with autocast(self.device_, self.amp_dtype_):
-                outs.append(self.model_(xb).float().cpu())
-        return torch.cat(outs).numpy() if outs else np.zeros((0, 1), dtype=np.float32)
+
+        def outputs(bs: int) -> np.ndarray:
+            outs = []
+            for start in range(0, len(X_t), bs):
+                xb = X_t[start:start + bs].to(self.device_, non_blocking=True)
+                with autocast(self.device_, self.amp_dtype_):
+                    outs.append(self.model_(xb).float().cpu())
+            return torch.cat(outs).numpy() if outs else np.zeros((0, 1), dtype=np.float32)
+        return self._with_eval_batch(outputs, len(X_t))
+
+    def _with_eval_batch(self, work: Callable[[int], _T], rows: int) -> _T:
+        """Run `work(batch)`, halving the evaluation batch on out-of-memory (training's batch shrinks
+        apart, in the epoch retry); the smaller batch is kept for later evaluations."""
+        while True:
+            try:
+                return work(self.eval_batch_)
+            except Exception as exc:  # noqa: BLE001 - only OOM is retried, the rest re-raised
+                if not is_oom(exc) or min(self.eval_batch_, rows) <= 1:
+                    raise
+                if self.device_.type == "cuda":
+                    torch.cuda.empty_cache()
+                self.eval_batch_ = max(1, min(self.eval_batch_, rows) // 2)
+                self.emit(f"out of memory while evaluating: evaluating in batches of {self.eval_batch_}")
 
     def snapshot(self) -> dict[str, Any]:
         return clone_state(self.model_.state_dict())
@@ -213,16 +232,20 @@ class Trainer:
         if len(self.X_val_) == 0:
             return {}
         self.model_.eval()
-        loss_sum = torch.zeros((), device=self.device_)
-        correct = torch.zeros((), device=self.device_)
-        for start in range(0, len(self.X_val_), EVAL_BATCH):
-            xb = self.X_val_[start:start + EVAL_BATCH].to(self.device_, non_blocking=True)
-            yb = self.y_val_[start:start + EVAL_BATCH].to(self.device_, non_blocking=True)
-            with autocast(self.device_, self.amp_dtype_):
-                out = self.model_(xb).float()
-            loss_sum += self.loss_fn_(out, yb) * len(xb)
-            if self.task != "regression":
-                correct += _n_correct(out, yb, self.task)
+
+        def sums(bs: int) -> tuple[torch.Tensor, torch.Tensor]:
+            loss_sum = torch.zeros((), device=self.device_)
+            correct = torch.zeros((), device=self.device_)
+            for start in range(0, len(self.X_val_), bs):
+                xb = self.X_val_[start:start + bs].to(self.device_, non_blocking=True)
+                yb = self.y_val_[start:start + bs].to(self.device_, non_blocking=True)
+                with autocast(self.device_, self.amp_dtype_):
+                    out = self.model_(xb).float()
+                loss_sum += self.loss_fn_(out, yb) * len(xb)
+                if self.task != "regression":
+                    correct += _n_correct(out, yb, self.task)
+            return loss_sum, correct
+        loss_sum, correct = self._with_eval_batch(sums, len(self.X_val_))
         n = len(self.X_val_)
         val_loss = (loss_sum / n).item()
         logs = {"val/loss": val_loss}

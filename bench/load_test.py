@@ -1,0 +1,243 @@
+"""Load test: 8 browser sessions click through every page while a run trains.
+
+Starts the real server (`workbench ui --headless`, its own temp workspace) and trains runs
+the way the UI does (RunManager -> worker process). First a run trains alone; its
+throughput is measured over a window once it is warm. Then a second, identical run trains
+while N Playwright contexts (one headless Chromium) each load every page in turn, with a
+short think time, and its throughput is measured over a window while they do. Prints:
+
+- every page answered: page loads that finished without an exception box, out of all;
+- page load time: p50 / p95 / max, per page and overall (navigation until the Streamlit
+  script run is over and nothing on the page is stale);
+- training throughput under load vs alone (samples/s from the run's own progress).
+
+The browsers run on the same machine as the server and the training (as they do for a
+local workbench), so their CPU counts against both.
+
+    python bench/load_test.py                      # 8 sessions, digits MLP 256x256, batch 32
+    python bench/load_test.py --sessions 4 --window-s 30
+
+Not part of `make test`: it takes a few minutes and its figures depend on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAGES = ("", "data", "train", "runs", "explain", "export", "tune")  # url paths; "" is Home
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+SETTLED = ("() => { const app = document.querySelector('[data-testid=stApp]');"
+           " return app && app.getAttribute('data-test-script-state') === 'notRunning'"
+           " && document.querySelector('[data-testid=stMain]')"
+           " && !document.querySelector('[data-stale=true]'); }")
+
+
+@dataclass
+class Loads:
+    times: dict[str, list[float]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, page: str, seconds: float) -> None:
+        self.times.setdefault(page or "home", []).append(seconds)
+
+    @property
+    def all(self) -> list[float]:
+        return [t for ts in self.times.values() for t in ts]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def trained_samples(store, run_id: str) -> tuple[float, float]:
+    """(samples trained so far, the trainer's own elapsed seconds) from the run's heartbeat."""
+    p = store.get(run_id).progress
+    done = ((p.get("epoch", 1) or 1) - 1) * p.get("steps_per_epoch", 0) + p.get("step", 0)
+    return done * p.get("batch_size", 0), p.get("elapsed_s") or 0.0
+
+
+def wait_warm(store, run_id: str, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (store.get(run_id).progress.get("epoch") or 0) < 2:
+        if time.monotonic() > deadline or store.get(run_id).status not in ("queued", "running"):
+            raise SystemExit(f"the run did not get going: {store.get(run_id).status_reason}")
+        time.sleep(0.2)  # polling the run's progress
+
+
+def throughput(store, run_id: str, window_s: float) -> float:
+    """Samples per second over the next `window_s` seconds of the trainer's own clock."""
+    s0, t0 = trained_samples(store, run_id)
+    time.sleep(window_s)  # the measurement window itself
+    s1, t1 = trained_samples(store, run_id)
+    return (s1 - s0) / (t1 - t0) if t1 > t0 else float("nan")
+
+
+async def session(browser, url: str, number: int, stop: asyncio.Event, loads: Loads, think_s: float) -> None:
+    rng = random.Random(number)  # seeded think times: the same click rhythm on every run
+    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(120_000)
+    order = PAGES[number % len(PAGES):] + PAGES[: number % len(PAGES)]  # sessions spread over the pages
+    try:
+        while not stop.is_set():
+            for path in order:
+                if stop.is_set():
+                    break
+                start = time.monotonic()
+                try:
+                    await page.goto(f"{url}/{path}")
+                    await page.wait_for_function(SETTLED)
+                    crashed = await page.locator("[data-testid=stException]").count()
+                except Exception as exc:  # noqa: BLE001 - a failed load is a figure, not a crash of the bench
+                    if not stop.is_set():
+                        loads.failures.append(f"session {number} /{path}: {type(exc).__name__}: {exc}"[:300])
+                    continue
+                if crashed:
+                    loads.failures.append(f"session {number} /{path}: an exception box on the page")
+                    continue
+                loads.add(path, time.monotonic() - start)
+                if think_s:  # a person reads the page before the next click
+                    try:
+                        await asyncio.wait_for(stop.wait(), rng.uniform(0.5, 1.5) * think_s)
+                    except asyncio.TimeoutError:
+                        pass
+    finally:
+        await context.close()
+
+
+async def browse_while(url: str, args: argparse.Namespace, measure) -> tuple[Loads, float]:
+    """N sessions browse; after `warm_s` the training throughput is measured, then they stop."""
+    from playwright.async_api import async_playwright
+
+    loads, stop = Loads(), asyncio.Event()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tasks = [asyncio.create_task(session(browser, url, i, stop, loads, args.think_s))
+                 for i in range(args.sessions)]
+        await asyncio.sleep(args.warm_s)  # let every session open its first page
+        rate = await asyncio.to_thread(measure)
+        stop.set()
+        await asyncio.gather(*tasks)
+        await browser.close()
+    return loads, rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--window-s", type=float, default=60.0, help="throughput window while browsing")
+    parser.add_argument("--alone-window-s", type=float, default=20.0)
+    parser.add_argument("--warm-s", type=float, default=10.0, help="browsing before the window opens")
+    parser.add_argument("--think-s", type=float, default=2.0,
+                        help="mean pause between page loads per session (0: load pages back to back)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--omp-wait-policy", choices=("worker", "default", "active", "passive"), default="worker",
+                        help="worker: what the worker sets (passive); default: libgomp's own, as before it did")
+    args = parser.parse_args()
+    if args.omp_wait_policy != "worker":  # the worker only sets it when unset; "" means libgomp's default
+        os.environ["OMP_WAIT_POLICY"] = "" if args.omp_wait_policy == "default" else args.omp_wait_policy.upper()
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
+
+    home = Path(tempfile.mkdtemp(prefix="wb-load-"))
+    os.environ["WORKBENCH_HOME"] = str(home)
+    from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from core.engine import Engine
+
+    config = RunConfig(data=DataConfig("digits", "label"), model=ModelConfig("mlp", {"hidden_sizes": [256, 256]}),
+                       train=TrainConfig(epochs=100_000, batch_size=args.batch_size, early_stopping=False,
+                                         device="cpu", seed=0))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(home / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "workbench.cli", "ui", "--headless", "--port", str(port)],
+                              cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    engine = Engine(home)
+    try:
+        alone_id = engine.manager.submit(config, name="alone")
+        wait_warm(engine.store, alone_id)
+        alone = throughput(engine.store, alone_id, args.alone_window_s)
+        engine.manager.stop(alone_id)
+        engine.manager.wait(alone_id, 60)
+        deadline = time.monotonic() + 120
+        while not healthy(url):
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit(f"the server did not start: {(home / 'server.log').read_text()[-1500:]}")
+            time.sleep(0.2)  # polling the server's health
+        loaded_id = engine.manager.submit(config, name="under-load")
+        wait_warm(engine.store, loaded_id)
+        started = time.monotonic()
+        loads, loaded = asyncio.run(browse_while(
+            url, args, lambda: throughput(engine.store, loaded_id, args.window_s)))
+        wall = time.monotonic() - started
+        engine.manager.stop(loaded_id)
+        engine.manager.wait(loaded_id, 60)
+    finally:
+        engine.close()
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+    times = loads.all
+    total = len(times) + len(loads.failures)
+    policy = {"worker": "PASSIVE (set by the worker)", "default": "libgomp default"}.get(
+        args.omp_wait_policy, args.omp_wait_policy.upper())
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
+          f"{args.sessions} browser sessions, think time ~{args.think_s:g} s, browsers on the same machine; "
+          f"training: digits MLP 256x256, batch {args.batch_size}, CPU worker, OMP_WAIT_POLICY {policy}")
+    print(f"page loads answered: {len(times)} / {total} ({len(loads.failures)} failed) in {wall:.0f} s")
+    for failure in loads.failures[:10]:
+        print(f"  failed: {failure}")
+    print(f"page load time: p50 {statistics.median(times) if times else float('nan'):.2f} s, "
+          f"p95 {percentile(times, 0.95):.2f} s, max {max(times, default=float('nan')):.2f} s")
+    for path, ts in loads.times.items():
+        print(f"  {path:<8} n={len(ts):<4} p50 {statistics.median(ts):.2f} s  p95 {percentile(ts, 0.95):.2f} s")
+    print(f"training throughput: alone {alone:,.0f} samples/s, with {args.sessions} sessions {loaded:,.0f} "
+          f"samples/s (ratio {loaded / alone:.2f})")
+    print(json.dumps({"sessions": args.sessions, "loads": len(times), "failed": len(loads.failures),
+                      "p50_s": statistics.median(times) if times else None, "p95_s": percentile(times, 0.95),
+                      "max_s": max(times, default=None), "samples_per_s_alone": alone,
+                      "samples_per_s_loaded": loaded, "throughput_ratio": loaded / alone}))
+
+
+if __name__ == "__main__":
+    main()
