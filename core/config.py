@@ -142,6 +142,8 @@ class RunConfig:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config {path} is not a UTF-8 text (YAML) file") from None
         return cls.from_yaml(text)
 
     def evolve(self, **sections: Any) -> "RunConfig":

@@ -9,7 +9,7 @@ from core.runs.store import ACTIVE, RunRecord
 from workbench.engine import get_engine
 from workbench.ui import compare
 from workbench.ui import evaluation as ev
-from workbench.ui.common import page_link, status_label
+from workbench.ui.common import md_escape, page_link, status_label
 
 SELECTED = "selected_runs"  # list of run ids; the Train page sets it to open one run here
 TABLE = "runs_table"  # the dataframe's selection state (row positions in the table shown)
@@ -58,9 +58,9 @@ def _save_run(run_id: str) -> None:
     if not name:
         return _flash("error", "A run needs a name.")
     if any(r.name == name and r.run_id != run_id for r in store.list_runs()):
-        return _flash("error", f"Another run is already called '{name}'; pick a different name.")
+        return _flash("error", f"Another run is already called '{md_escape(name)}'; pick a different name.")
     store.update(run_id, name=name, tags=tags)
-    _flash("success", f"Saved '{name}'.")
+    _flash("success", f"Saved '{md_escape(name)}'.")
 
 
 def _delete_runs(run_ids: list[str]) -> None:
@@ -73,7 +73,7 @@ def _delete_runs(run_ids: list[str]) -> None:
         if run.status in ACTIVE:
             continue  # the button is disabled for these; a run may have started since
         store.delete(run_id)
-        names.append(run.name)
+        names.append(md_escape(run.name))
     st.session_state[SELECTED] = [i for i in st.session_state.get(SELECTED, []) if i not in run_ids]
     _flash("success", f"Deleted {', '.join(names)}." if names else "Nothing deleted: stop training runs first.")
 
@@ -176,7 +176,7 @@ def run_header(run_id: str) -> None:
 
 
 def show_run(run: RunRecord) -> None:
-    st.header(run.name)
+    st.header(md_escape(run.name))
     facts = [run.dataset, run.model, run.task, run.device, f"id {run.run_id}"]
     st.caption(" · ".join(f for f in facts if f) + (f" · tags: {', '.join(run.tags)}" if run.tags else ""))
     st.fragment(run_header, run_every=REFRESH_S if run.status in ACTIVE else None)(run.run_id)
@@ -213,8 +213,8 @@ def show_run(run: RunRecord) -> None:
 
 def delete_controls(runs: list[RunRecord]) -> None:
     ids = [r.run_id for r in runs]
-    busy = [r.name for r in runs if r.status in ACTIVE]
-    what = f"'{runs[0].name}'" if len(runs) == 1 else f"the {len(runs)} selected runs"
+    busy = [md_escape(r.name) for r in runs if r.status in ACTIVE]
+    what = f"'{md_escape(runs[0].name)}'" if len(runs) == 1 else f"the {len(runs)} selected runs"
     key = "confirm_delete_" + "_".join(ids)
     files = "its files" if len(runs) == 1 else "their files"
     confirmed = st.checkbox(f"Yes, delete {what} and {files} for good", key=key, disabled=bool(busy))
@@ -231,7 +231,7 @@ def show_comparison(runs: list[RunRecord]) -> None:
         message = ev.status_message(run)
         if message:
             level, text = message
-            getattr(st, level)(f"**{run.name}**: {text}")
+            getattr(st, level)(f"**{md_escape(run.name)}**: {text}")
 
     st.subheader("Learning curves")
     show_curves(runs)

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.engine import Engine
 from core.runs.execute import execute_run
+from workbench.ui.common import md_escape
 
 PAGE = Path(__file__).resolve().parents[1] / "pages" / "runs.py"
 IRIS = RunConfig(data=DataConfig("iris", "species"), train=TrainConfig(epochs=3))
@@ -158,7 +159,8 @@ def test_picker_selects_runs(populated):
     at.multiselect(key="runs_pick").set_value([populated["clf"]]).run()
     _assert_clean(at)
     assert at.session_state["selected_runs"] == [populated["clf"]]
-    assert at.header[0].value == Engine(populated["home"]).store.get(populated["clf"]).name
+    # the page escapes user text as Markdown: the header shows the name literally
+    assert at.header[0].value == md_escape(Engine(populated["home"]).store.get(populated["clf"]).name)
 
 
 # --- actions, each in its own workspace (no training needed) -----------------------------

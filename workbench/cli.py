@@ -10,7 +10,11 @@ import logging
 import os
 import sys
 
-from core.errors import WorkbenchError
+# Before torch loads: busy-waiting OpenMP threads starve everything else on a small CPU
+# (the app, a browser, the other run); the workers set the same.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from core.errors import WorkbenchError  # noqa: E402
 
 # each module has add_parser(subparsers) and run(args) -> int
 COMMANDS = ("ui", "train", "runs", "show", "export", "serve", "explain", "tune")

@@ -36,10 +36,17 @@ class TrainedModel:
         weights = run_dir / "model.safetensors"
         if not weights.exists():
             raise WorkbenchError(f"run {run_dir.name} has no trained model (it did not complete)")
-        meta = json.loads((run_dir / "model.json").read_text())
-        model = build_model(meta["kind"], meta["params"], meta["n_features"], meta["n_outputs"],
-                            tuple(meta["image_shape"]) if meta.get("image_shape") else None)
-        model.load_state_dict(load_file(str(weights)))
+        try:
+            meta = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+            model = build_model(meta["kind"], meta["params"], meta["n_features"], meta["n_outputs"],
+                                tuple(meta["image_shape"]) if meta.get("image_shape") else None)
+            # safetensors parses a header and raw tensors: a pickle in its place is refused, never run
+            model.load_state_dict(load_file(str(weights)))
+        except WorkbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file, said in one line
+            raise WorkbenchError(f"the model files of run {run_dir.name} are damaged or not Workbench files "
+                                 f"({type(exc).__name__}); retrain the run") from None
         dev = torch.device(device)
         return cls(model=model.to(dev).eval(), preprocessor=Preprocessor.load(run_dir / "preprocessor.json"),
                    schema=Schema.from_dict(meta["schema"]), config=RunConfig.load(run_dir / "config.yaml"),

@@ -140,9 +140,6 @@ def test_payloads_render_as_text(hostile: tuple[str, Path], watched) -> None:
 MD_IMAGE = f"![{MARK}-md](x)"
 
 
-@pytest.mark.xfail(reason="pages/runs.py passes run names to st.header and st.error unescaped: a run named "
-                          "![a](x) becomes <img src=x> there (no script runs, but the browser fetches the URL); "
-                          "wrap them in workbench.ui.common.md_escape as pages/data.py does", strict=False)
 def test_markdown_in_user_strings_makes_no_elements(hostile: tuple[str, Path], watched) -> None:
     """Markdown is a second way in: st.error, st.header and st.markdown render it, so a column
     named ![a](x) would become <img src=x> (a request the page never meant to make)."""

@@ -23,6 +23,7 @@ from core.evaluation import (
     roc_figure,
 )
 from core.runs.store import RunRecord, RunStore
+from workbench.ui.common import md_escape
 from workbench.ui.compare import run_metric
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class Number:
 # --- status in words ------------------------------------------------------------------
 def status_message(run: RunRecord) -> tuple[str, str] | None:
     """(level, text) for a run that did not simply complete; level is info, warning or error."""
-    reason = (run.status_reason or "").strip()
+    reason = md_escape((run.status_reason or "").strip())  # reasons quote column and file names
     because = f": {reason}" if reason else "."
     if run.status == "failed":
         return "error", f"This run failed{because}"
