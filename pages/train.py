@@ -185,8 +185,6 @@ with st.expander("This run as code"):
         st.markdown("The same run from a terminal (the common settings):")
         st.code(config_to_cli(config), language="bash", wrap_lines=True)
         st.markdown("Every setting, as YAML. Save it as `run.yaml` and run `workbench train --config run.yaml`:")
-        st.code(config.to_yaml(), language="yaml")
-        st.download_button("Download run.yaml", config.to_yaml(), file_name="run.yaml", mime="application/yaml",
-                           icon=":material/download:")
+        st.code(config.to_yaml(), language="yaml")  # the copy button of st.code takes it whole
 
 live_panel(engine)

@@ -13,7 +13,7 @@ def test_registry_lists_existing_pages_in_order() -> None:
 
 def test_durations_and_ages_in_words() -> None:
     assert common.format_duration(None) == "–" and common.format_duration(float("nan")) == "–"
-    assert common.format_duration(4.4) == "4 s"
+    assert common.format_duration(4.4) == "4 s" and common.format_duration(0.3) == "under 1 s"
     assert common.format_duration(75) == "1 min 15 s"
     assert common.format_duration(3 * 3600 + 60) == "3 h 01 min"
     assert common.format_ago(100.0, now=110.0) == "just now"

@@ -45,8 +45,14 @@ _SERVER: dict[str, Path] = {}
 
 
 def server_log(tail: int = 3000) -> str:
+    """The server's output and the end of each run's worker log, for a failure report."""
     path = _SERVER.get("log")
-    return path.read_text(errors="replace")[-tail:] if path and path.exists() else "(no server log)"
+    if not path or not path.exists():
+        return "(no server log)"
+    parts = [path.read_text(errors="replace")[-tail:]]
+    for worker in sorted(path.parent.glob("runs/*/worker.log")):
+        parts.append(f"--- {worker.parent.name} worker.log\n{worker.read_text(errors='replace')[-1000:]}")
+    return "\n".join(parts)
 
 
 def _free_port() -> int:
@@ -132,8 +138,9 @@ def page(request: pytest.FixtureRequest, browser, server, tmp_path_factory: pyte
     if getattr(request.node, "e2e_failed", False):  # leave a picture of what the browser showed
         shot = tmp_path_factory.mktemp("e2e-failure") / f"{request.node.name}.png"
         try:
+            _grow_to_content(pg)
             pg.screenshot(path=str(shot), full_page=True)
-            print(f"\nscreenshot of the failure: {shot}\nserver log: {server_log()}")
+            print(f"\nscreenshot of the failure: {shot}\nbrowser errors: {errors}\nserver log: {server_log()}")
         except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure
             print(f"\nno failure screenshot: {exc}")
     context.close()
@@ -161,14 +168,19 @@ def screenshot(page, name: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     page.evaluate("() => document.activeElement && document.activeElement.blur()")  # no focus ring in the shot
     settle(page)
+    _grow_to_content(page)
+    settle(page)
+    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+
+
+def _grow_to_content(page) -> None:
+    """Make the window as tall as the page's content, and let the layout settle at that size."""
     height = page.evaluate(
         "() => Math.max(...['stMain', 'stAppViewContainer', 'stMainBlockContainer']"
         ".map(id => document.querySelector(`[data-testid=${id}]`)).filter(Boolean)"
         ".map(el => el.scrollHeight), document.body.scrollHeight)")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(int(height) + 40, VIEWPORT["height"]), 6000)})
-    # let the layout settle at the new size: a few frames for the charts to redraw
+    # a few frames for the charts to redraw at the new size
     page.evaluate("() => new Promise(done => { let n = 0;"
                   " const tick = () => (++n < 5 ? requestAnimationFrame(tick) : done()); tick(); })")
-    settle(page)
-    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-    page.set_viewport_size(VIEWPORT)
