@@ -6,16 +6,19 @@ from core.data import infer_task
 from core.errors import WorkbenchError
 from core.models import MODEL_KINDS, models_for_task
 from core.training.device import available_devices
+from core.tuning.cv import submit_cv
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds
 from workbench.ui import state as ui_state
 from workbench.ui.common import device_line, md_escape, page_link
 from workbench.ui.forms import build_config, config_to_cli, hyperparam_inputs, monitor_choices
 from workbench.ui.live import follow_open_request, live_panel
+from workbench.ui.tune_views import draw_cv
 
 follow_open_request()  # before anything else: an "Open its evaluation" click leaves this page
 PRECISION_LABELS = {"fp32": "fp32 (full)", "bf16": "bf16 (mixed, CUDA)", "fp16": "fp16 (mixed, CUDA)"}
 P = "tf_"  # widget keys of this form; kept across page changes
+CV_PARENTS = "train_cv_parents"  # cross-validation parents started from this session
 ui_state.restore_widgets(st.session_state, P)
 
 
@@ -169,21 +172,37 @@ except WorkbenchError as exc:
 if problem:
     st.error(md_escape(problem), icon=":material/error:")
 
+cv_col, k_col = st.columns([3, 1])
+use_cv = cv_col.checkbox("Cross-validate", key=f"{P}cv",
+                         help="Train one run per fold (stratified for classes, seeded) and report the mean "
+                              "and spread of each test metric: a steadier estimate than one split.")
+folds = int(k_col.number_input("Folds", min_value=2, max_value=20, value=5, key=f"{P}cv_k", disabled=not use_cv))
+
 if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None):
     try:
-        run_id = engine.manager.submit(config)
+        if use_cv:
+            parent_id = submit_cv(engine, config, folds)
+            st.session_state.setdefault(CV_PARENTS, []).append(parent_id)
+        else:
+            run_id = engine.manager.submit(config)
     except WorkbenchError as exc:
         st.error(md_escape(exc), icon=":material/error:")
     else:
-        ui_state.remember_run(st.session_state, run_id)
-        st.toast(f"Started {md_escape(engine.store.get(run_id).name)}", icon=":material/play_arrow:")
+        if use_cv:
+            st.toast(f"Started {folds}-fold cross-validation", icon=":material/play_arrow:")
+        else:
+            ui_state.remember_run(st.session_state, run_id)
+            st.toast(f"Started {md_escape(engine.store.get(run_id).name)}", icon=":material/play_arrow:")
+
+for parent_id in st.session_state.get(CV_PARENTS, [])[-3:]:  # the latest cross-validations of this session
+    draw_cv(engine, parent_id)
 
 with st.expander("This run as code"):
     if config is None:
         st.caption("Fix the settings above to see the command.")
     else:
         st.markdown("The same run from a terminal (the common settings):")
-        st.code(config_to_cli(config), language="bash", wrap_lines=True)
+        st.code(config_to_cli(config) + (f" --cv {folds}" if use_cv else ""), language="bash", wrap_lines=True)
         st.markdown("Every setting, as YAML. Save it as `run.yaml` and run `workbench train --config run.yaml`:")
         st.code(config.to_yaml(), language="yaml")  # the copy button of st.code takes it whole
 

@@ -176,3 +176,16 @@ def test_active_runs_show_from_the_store_with_queue_places_and_stop(engine) -> N
     for run_id in (running, waiting[0]):  # leave nothing active behind
         store.request_stop(run_id)
         store.set_status(run_id, "cancelled", "test over")
+
+
+def test_cross_validation_checkbox_starts_a_parent_with_folds(engine):
+    at = open_train()
+    at.checkbox(key="tf_cv").check().run()
+    at.number_input(key="tf_cv_k").set_value(3).run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    parents = [r for r in engine.store.list_runs() if r.parent_id is None and "cv" in r.tags]
+    assert len(parents) == 1
+    assert len(engine.store.list_runs(parent_id=parents[0].run_id)) == 3
+    for run in engine.store.list_runs():
+        engine.manager.stop(run.run_id)

@@ -78,7 +78,7 @@ def run_checks(df: pd.DataFrame, target: str | None = None, task: str | None = N
         duplicates = 0
     if duplicates:
         found.append(Check("info", "duplicate_rows", None,
-                           f"{duplicates} rows are exact copies of other rows.",
+                           (f"{duplicates} rows are exact copies of other rows." if duplicates > 1 else "1 row is an exact copy of another row."),
                            "Copies can land in both the training and the test data and make scores look "
                            "better than they are. Remove them unless they are genuine repeats."))
     return sorted(found, key=lambda c: LEVELS.index(c.level))
