@@ -27,6 +27,7 @@ from core.config import RunConfig
 from core.data import Catalog, Split
 from core.data.columns import as_labels
 from core.errors import ConfigError, DataError, RunNotFound
+from core.numbers import finite_or_none
 from core.runs.prepare import prepare_data
 from core.runs.store import ACTIVE, RunRecord, RunStore
 
@@ -235,7 +236,7 @@ def aggregate(per_fold: Sequence[Mapping[str, Any] | None]) -> dict[str, dict[st
                 names.append(name)
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        values = [_finite((m or {}).get(name)) for m in per_fold]
+        values = [finite_or_none((m or {}).get(name)) for m in per_fold]
         present = np.array([v for v in values if v is not None], dtype=np.float64)
         out[name] = {
             "mean": float(present.mean()) if present.size else None,
@@ -275,7 +276,7 @@ def finalize_cv(store: RunStore, parent_id: str) -> bool:
         **parent.summary,
         "metrics": {"cv": result.cv, "test": result.test_means, "val": result.val_means},
         "folds": [{"fold": f.number, "run_id": f.run_id, "status": f.status} for f in result.folds],
-        "duration_s": sum(_finite(store.get(f.run_id).summary.get("duration_s")) or 0.0 for f in completed),
+        "duration_s": sum(finite_or_none(store.get(f.run_id).summary.get("duration_s")) or 0.0 for f in completed),
     }
     store.update(parent.run_id, summary=summary, device=_first_device(store, completed))
     if completed:
@@ -315,16 +316,6 @@ def _first_device(store: RunStore, folds: Sequence[FoldResult]) -> str | None:
         if device:
             return device
     return None
-
-
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 __all__ = [

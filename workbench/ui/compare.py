@@ -18,6 +18,7 @@ from core.errors import ConfigError
 from core.evaluation import METRIC_DIRECTION, primary_metric
 from core.models import resolve_params
 from core.runs.store import RunRecord
+from core.numbers import finite_or_none
 
 COLORS = qualitative.Plotly  # the same run order gives the same colour as curves_figure
 TABLE_COLUMNS = ("name", "status", "dataset", "model", "metric", "best_val", "test", "duration_s", "device",
@@ -62,7 +63,7 @@ def runs_frame(runs: Sequence[RunRecord], history: pd.DataFrame | None = None) -
         metric = run_metric(run)
         val = bests.get((run.run_id, metric)) if metric else None
         if val is None and metric:
-            val = _number(run.metrics.get("val", {}).get(metric))
+            val = finite_or_none(run.metrics.get("val", {}).get(metric))
         rows.append({
             "name": run.name,
             "dataset": run.dataset or "",
@@ -70,8 +71,8 @@ def runs_frame(runs: Sequence[RunRecord], history: pd.DataFrame | None = None) -
             "status": run.status,
             "metric": metric or "",
             "best_val": val,
-            "test": _number(run.metrics.get("test", {}).get(metric)) if metric else None,
-            "duration_s": _number(run.summary.get("duration_s", run.duration_s)),
+            "test": finite_or_none(run.metrics.get("test", {}).get(metric)) if metric else None,
+            "duration_s": finite_or_none(run.summary.get("duration_s", run.duration_s)),
             "device": run.device or "",
             "created": datetime.fromtimestamp(run.created_at),
             "tags": list(run.tags),
@@ -130,7 +131,7 @@ def metrics_long(runs: Sequence[RunRecord], split: str = "test") -> pd.DataFrame
         {"run_id": run.run_id, "run": labels[run.run_id], "metric": name, "value": float(value)}
         for run in runs
         for name, value in (run.metrics.get(split) or {}).items()
-        if _number(value) is not None
+        if finite_or_none(value) is not None
     ]
     return pd.DataFrame(rows, columns=["run_id", "run", "metric", "value"])
 
@@ -244,7 +245,7 @@ def numeric_hyperparams(run: RunRecord) -> dict[str, float]:
             out[key] = params[key]
     if out.get("lr") and out["lr"] > 0:
         out["lr"] = math.log10(out["lr"])
-    return {k: float(v) for k, v in out.items() if _number(v) is not None and not isinstance(v, bool)}
+    return {k: float(v) for k, v in out.items() if finite_or_none(v) is not None and not isinstance(v, bool)}
 
 
 def parcoords_frame(runs: Sequence[RunRecord], metric: str, split: str = "test") -> pd.DataFrame:
@@ -252,7 +253,7 @@ def parcoords_frame(runs: Sequence[RunRecord], metric: str, split: str = "test")
     rows, index = [], []
     labels = run_labels(runs)
     for run in runs:
-        value = _number((run.metrics.get(split) or {}).get(metric))
+        value = finite_or_none((run.metrics.get(split) or {}).get(metric))
         if value is None:
             continue
         rows.append({**numeric_hyperparams(run), metric: value})
@@ -284,16 +285,6 @@ def parcoords_figure(frame: pd.DataFrame, metric: str) -> go.Figure:
     fig.update_layout(template="plotly_white", height=420, margin={"l": 80, "r": 80, "t": 110, "b": 30},
                       title={"text": f"Settings against test {metric}", "y": 0.97})
     return fig
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
 
 
 __all__ = [
