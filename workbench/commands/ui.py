@@ -5,6 +5,10 @@ import argparse
 import ipaddress
 import os
 import sys
+import threading
+import time
+import urllib.request
+import webbrowser
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -24,7 +28,9 @@ def streamlit_args(host: str, port: int, headless: bool) -> list[str]:
     return [
         "run", str(APP),
         "--server.address", host, "--server.port", str(port),
-        "--server.headless", "true" if headless else "false",
+        # always headless: a non-headless first start asks for an e-mail on stdin and blocks `make run`;
+        # the browser is opened by open_browser_when_ready instead
+        "--server.headless", "true",
         "--server.fileWatcherType", "none",
         "--server.enableXsrfProtection", "true",
         "--server.maxUploadSize", str(UPLOAD_MB),
@@ -33,6 +39,23 @@ def streamlit_args(host: str, port: int, headless: bool) -> list[str]:
         "--client.showErrorDetails", "none",
         "--theme.base", "light",
     ]
+
+
+def open_browser_when_ready(host: str, port: int, timeout_s: float = 60.0) -> None:
+    """Open the user's browser once the server answers (no-op where there is no browser)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        return
+    print(f"Workbench is running at {url}", file=sys.stderr)
+    webbrowser.open(url)
 
 
 def is_loopback(host: str) -> bool:
@@ -52,5 +75,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["WORKBENCH_HOME"] = str(Path(args.workspace).resolve())
     from streamlit.web import cli as stcli
 
+    if not args.headless:
+        threading.Thread(target=open_browser_when_ready, args=(args.host, args.port), daemon=True).start()
     sys.argv = ["streamlit", *streamlit_args(args.host, args.port, args.headless)]
     return int(stcli.main() or 0)
