@@ -16,13 +16,18 @@ from core.runs.execute import execute_run
 from core.training.callbacks import Callback
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model and record the run")
-    p.add_argument("--config", help="a run.yaml (exported or written by hand); flags below override it")
+def add_data_arguments(p: argparse.ArgumentParser, config_help: str) -> None:
+    """What to learn from: shared by `train` and `tune`, which both build a RunConfig from them."""
+    p.add_argument("--config", help=config_help)
     p.add_argument("--data", help="a sample name (iris, wine, breast_cancer, diabetes, digits) or a CSV/Parquet path")
     p.add_argument("--target", help="the column to predict")
     p.add_argument("--task", choices=("binary", "multiclass", "regression"), help="default: inferred")
     p.add_argument("--model", choices=("linear", "logistic", "mlp", "cnn"))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model and record the run")
+    add_data_arguments(p, "a run.yaml (exported or written by hand); flags below override it")
     p.add_argument("--hidden", help="MLP hidden sizes, e.g. 64,64")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)

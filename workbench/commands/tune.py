@@ -15,16 +15,12 @@ from typing import Any
 from core.config import OPTIMIZERS
 from core.engine import Engine
 from core.errors import ConfigError
-from workbench.commands.train import config_from_args
+from workbench.commands.train import add_data_arguments, config_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="search hyperparameters with Optuna; each trial is a run")
-    p.add_argument("--config", help="a run.yaml to start from; flags below override it")
-    p.add_argument("--data", help="a sample name (iris, wine, breast_cancer, diabetes, digits) or a CSV/Parquet path")
-    p.add_argument("--target", help="the column to predict")
-    p.add_argument("--task", choices=("binary", "multiclass", "regression"), help="default: inferred")
-    p.add_argument("--model", choices=("linear", "logistic", "mlp", "cnn"))
+    add_data_arguments(p, "a run.yaml to start from; flags below override it")
     p.add_argument("--trials", type=int, default=20, help="how many trials (default 20)")
     p.add_argument("--metric", help="the validation metric to optimise (default: accuracy, or r2 for regression)")
     p.add_argument("--search", action="append", metavar="NAME[=RANGE]",
