@@ -27,7 +27,8 @@ from core.data import Catalog
 from core.engine import Engine
 from core.runs import execute
 from core.runs.execute import execute_run
-from core.runs.store import ACTIVE, TEMP_GLOB, RunStore
+from core.runs.recovery import TEMP_GLOB
+from core.runs.store import ACTIVE, RunStore
 from core.training.callbacks import Callback
 from tests.helpers import wait_for
 

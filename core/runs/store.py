@@ -7,7 +7,6 @@ itself holds only the path, so it is safe to share.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import sqlite3
@@ -21,12 +20,9 @@ from typing import Any, Iterable, Mapping
 from core.atomic import sha256_file
 from core.errors import RunNotFound
 
-log = logging.getLogger(__name__)
-
 ACTIVE = ("queued", "running")
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-TEMP_GLOB = ".*.tmp"  # core.atomic's temp files: a process killed mid-write leaves one behind
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -316,64 +312,22 @@ class RunStore:
         art = self.artifacts(run_id).get(kind)
         return Path(art["path"]) if art else None
 
-    # --- recovery -------------------------------------------------------------
+    def forget_artifact(self, run_id: str, kind: str) -> None:
+        with self._tx() as con:
+            con.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = ?", (run_id, kind))
+
+    # --- recovery: the work is in core.runs.recovery, which imports this module, hence the late imports
     def mark_orphans(self, stale_after_s: float = 120.0) -> list[str]:
-        """Runs whose worker is gone become interrupted (called at start-up), and every run that
-        has ended loses the temp files a killed writer left behind."""
-        marked = []
-        runs = self.list_runs()
-        for run in runs:
-            if run.status == "running" and (not _pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
-                if self.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
-                    marked.append(run.run_id)
-            elif run.status == "queued" and not _pid_alive(run.pid or self._owner_pid(run)):
-                if self.set_status(run.run_id, "interrupted", "the app stopped before this run started"):
-                    marked.append(run.run_id)
-        for run_id in marked:
-            self.recover(run_id)
-        for run in runs:
-            if run.status in TERMINAL:
-                self._sweep_temp_files(run.run_id)
-        return marked
+        """Interrupt runs whose worker is gone and sweep ended runs' temp files (start-up)."""
+        from core.runs.recovery import mark_orphans
+
+        return mark_orphans(self, stale_after_s)
 
     def recover(self, run_id: str) -> list[str]:
-        """Tidy a run whose process died: remove half-written temp files and forget artifacts whose
-        file is gone or no longer matches its recorded sha256. Returns what was removed, in words.
+        """Tidy a run whose process died: temp files, and artifacts missing or changed on disk."""
+        from core.runs.recovery import recover
 
-        Call it only once the run's process is gone (the reaper, start-up recovery)."""
-        removed = self._sweep_temp_files(run_id)
-        for kind, art in self.artifacts(run_id).items():
-            path = Path(art["path"])
-            try:
-                intact = sha256_file(path) == art["sha256"]
-            except OSError:
-                intact = False
-            if not intact:
-                with self._tx() as con:
-                    con.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = ?", (run_id, kind))
-                removed.append(f"artifact {kind} ({path.name}: missing or changed)")
-        if removed:
-            log.warning("run %s: removed %s", run_id, ", ".join(removed))
-        return removed
-
-    def _sweep_temp_files(self, run_id: str) -> list[str]:
-        removed = []
-        try:
-            folder = self.run_dir(run_id)
-            leftovers = list(folder.rglob(TEMP_GLOB)) if folder.is_dir() else []
-        except (RunNotFound, OSError):
-            return removed
-        for path in leftovers:
-            try:
-                path.unlink()
-                removed.append(path.name)
-            except OSError as exc:
-                log.warning("cannot remove the temp file %s: %s", path, exc)
-        return removed
-
-    @staticmethod
-    def _owner_pid(run: RunRecord) -> int | None:
-        return run.progress.get("owner_pid")
+        return recover(self, run_id)
 
 
 class _Transaction:
@@ -413,24 +367,3 @@ def _finite_or_none(value: float | None) -> float | None:
         return None
     v = float(value)
     return v if v == v and v not in (float("inf"), float("-inf")) else None
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child has exited; treat it as gone
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
-
-
-def _stale(heartbeat_at: float | None, after_s: float) -> bool:
-    return heartbeat_at is not None and time.time() - heartbeat_at > after_s

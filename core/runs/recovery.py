@@ -1,0 +1,101 @@
+"""Crash recovery: runs whose process died become interrupted, and their leftovers are tidied.
+
+A worker killed mid-write leaves a half-written temp file (core.atomic writes via one) and
+perhaps an artifact row whose file is gone or changed. Start-up calls `mark_orphans`; the run
+manager's reaper calls `recover` for one run once its process is gone.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from core.atomic import sha256_file
+from core.errors import RunNotFound
+from core.runs.store import TERMINAL, RunRecord, RunStore
+
+log = logging.getLogger(__name__)
+
+TEMP_GLOB = ".*.tmp"  # core.atomic's temp files: a process killed mid-write leaves one behind
+
+
+def mark_orphans(store: RunStore, stale_after_s: float = 120.0) -> list[str]:
+    """Runs whose worker is gone become interrupted (called at start-up), and every run that
+    has ended loses the temp files a killed writer left behind."""
+    marked = []
+    runs = store.list_runs()
+    for run in runs:
+        if run.status == "running" and (not _pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
+            if store.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
+                marked.append(run.run_id)
+        elif run.status == "queued" and not _pid_alive(run.pid or _owner_pid(run)):
+            if store.set_status(run.run_id, "interrupted", "the app stopped before this run started"):
+                marked.append(run.run_id)
+    for run_id in marked:
+        recover(store, run_id)
+    for run in runs:
+        if run.status in TERMINAL:
+            _sweep_temp_files(store, run.run_id)
+    return marked
+
+
+def recover(store: RunStore, run_id: str) -> list[str]:
+    """Tidy a run whose process died: remove half-written temp files and forget artifacts whose
+    file is gone or no longer matches its recorded sha256. Returns what was removed, in words.
+
+    Call it only once the run's process is gone (the reaper, start-up recovery)."""
+    removed = _sweep_temp_files(store, run_id)
+    for kind, art in store.artifacts(run_id).items():
+        path = Path(art["path"])
+        try:
+            intact = sha256_file(path) == art["sha256"]
+        except OSError:
+            intact = False
+        if not intact:
+            store.forget_artifact(run_id, kind)
+            removed.append(f"artifact {kind} ({path.name}: missing or changed)")
+    if removed:
+        log.warning("run %s: removed %s", run_id, ", ".join(removed))
+    return removed
+
+
+def _sweep_temp_files(store: RunStore, run_id: str) -> list[str]:
+    removed = []
+    try:
+        folder = store.run_dir(run_id)
+        leftovers = list(folder.rglob(TEMP_GLOB)) if folder.is_dir() else []
+    except (RunNotFound, OSError):
+        return removed
+    for path in leftovers:
+        try:
+            path.unlink()
+            removed.append(path.name)
+        except OSError as exc:
+            log.warning("cannot remove the temp file %s: %s", path, exc)
+    return removed
+
+
+def _owner_pid(run: RunRecord) -> int | None:
+    return run.progress.get("owner_pid")
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child has exited; treat it as gone
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _stale(heartbeat_at: float | None, after_s: float) -> bool:
+    return heartbeat_at is not None and time.time() - heartbeat_at > after_s
