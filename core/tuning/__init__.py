@@ -2,7 +2,8 @@
 
     cv          k folds, one child run each; the parent holds mean +- std per metric
     space       what a search may vary, and values -> RunConfig
-    search      the Optuna study and its driver (trials through the RunManager, pruning on val metrics)
+    search      the Optuna study and its driver (trials through the RunManager, pruning on val metrics):
+                study (spec, create, resume), driver (run_study), results (trial rows, summary, report)
     storage     Optuna's own SQLite file in the workspace
     background  study drivers as threads of the app's server process
 

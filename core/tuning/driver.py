@@ -1,0 +1,202 @@
+"""The study driver: `run_study` runs a study's remaining trials, one run each, and tells Optuna how they went.
+
+It asks Optuna for a trial, submits it to the RunManager (same queue and device rules as any
+run, trained in a worker process), and polls the trial's validation rows from the store: each
+epoch's value goes to `trial.report`, and when the pruner says so the driver stops the run and
+tells Optuna PRUNED. The driver runs in the CLI process or in a thread of the UI server
+(core.tuning.background); it checks the parent's stop flag between polls, so a study can be
+stopped from any process.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from core.config import RunConfig
+from core.errors import ConfigError
+from core.runs.store import ACTIVE
+from core.tuning.results import TrialRow, run_or_none, trial_row, write_summary
+from core.tuning.space import apply_values, suggest
+from core.tuning.storage import optuna_storage
+from core.tuning.study import PRUNED_TAG, TRIAL_TAG, StudySpec, default_pruner, study_spec
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Outcome:
+    state: TrialState
+    value: float | None = None
+    stopped: bool = False  # the user stopped the study during this trial
+    pruned_epoch: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class _Watch:
+    after_id: int = 0
+    reported: set[int] = field(default_factory=set)
+    pruned_epoch: int | None = None
+    user_stop: bool = False
+
+
+def run_study(engine: "Engine", parent_id: str, *, should_stop: Callable[[], bool] | None = None,
+              on_trial: Callable[[TrialRow], None] | None = None,
+              pruner: optuna.pruners.BasePruner | None = None, poll_s: float = 0.2) -> str:
+    """Run the study's remaining trials one after another; returns the parent's terminal status.
+
+    One trial at a time: the manager runs one run per device anyway, and a sequential
+    TPE with a fixed seed proposes the same trials every time.
+    """
+    store = engine.store
+    record = store.get(parent_id)
+    spec = study_spec(record)
+    base = RunConfig.from_dict(record.config)
+    store.update(parent_id, pid=os.getpid())
+    storage = optuna_storage(engine.workspace)
+    # A resumed study reseeds past its trials: the same seed again would replay the first random proposals.
+    done_before = len(optuna.load_study(study_name=spec.name, storage=storage,
+                                        sampler=optuna.samplers.RandomSampler()).get_trials(deepcopy=False))
+    study = optuna.load_study(study_name=spec.name, storage=storage,
+                              sampler=optuna.samplers.TPESampler(seed=spec.seed + done_before),
+                              pruner=pruner or default_pruner(spec, base.train.epochs))
+    _fail_leftovers(engine, study)
+
+    def stop_now() -> bool:
+        return store.stop_requested(parent_id) or bool(should_stop and should_stop())
+
+    stopped, error = False, None
+    try:
+        while _finished(study) < spec.n_trials and not stopped:
+            if stop_now():
+                stopped = True
+                break
+            trial = study.ask()
+            outcome = _run_trial(engine, parent_id, spec, base, trial, stop_now, poll_s)
+            _tell(study, trial, outcome)
+            stopped = outcome.stopped
+            write_summary(engine, parent_id, spec, study)
+            if on_trial:
+                on_trial(trial_row(engine, study.get_trials(deepcopy=False)[trial.number]))
+    except Exception as exc:  # noqa: BLE001 - the study fails with a reason rather than staying "running"
+        log.exception("study %s failed", spec.name)
+        error = f"the search stopped on an internal error ({type(exc).__name__}: {exc})"
+        for child in store.list_runs(parent_id=parent_id):
+            if child.status in ACTIVE:
+                engine.manager.stop(child.run_id)
+    return _finalize(engine, parent_id, spec, study, stopped, error)
+
+
+def _run_trial(engine: "Engine", parent_id: str, spec: StudySpec, base: RunConfig, trial: optuna.Trial,
+               stop_now: Callable[[], bool], poll_s: float) -> _Outcome:
+    store = engine.store
+    values = suggest(trial, spec.space)
+    try:
+        config = apply_values(base, values)
+    except ConfigError as exc:  # a combination the model rejects: this trial fails, the search goes on
+        trial.set_user_attr("reason", str(exc))
+        return _Outcome(TrialState.FAIL, reason=str(exc))
+    run_id = engine.manager.submit(config, name=f"{spec.name}-trial{trial.number}", parent_id=parent_id,
+                                   tags=(TRIAL_TAG, spec.name, f"trial:{trial.number}"))
+    trial.set_user_attr("run_id", run_id)
+    watch = _Watch()
+    while True:
+        status = store.get(run_id).status  # read before the rows, so the last rows are read after the end
+        _report_new_rows(engine, spec, trial, run_id, watch)
+        if status not in ACTIVE:
+            break
+        if not watch.user_stop and watch.pruned_epoch is None and stop_now():
+            watch.user_stop = True
+            engine.manager.stop(run_id)
+        time.sleep(poll_s)
+    return _outcome(engine, spec, run_id, watch)
+
+
+def _report_new_rows(engine: "Engine", spec: StudySpec, trial: optuna.Trial, run_id: str, watch: _Watch) -> None:
+    for row in engine.store.metrics(run_id, watch.after_id):
+        watch.after_id = row["id"]
+        if (row["split"] != "val" or row["name"] != spec.monitor or row["value"] is None
+                or row["epoch"] in watch.reported or watch.pruned_epoch is not None or watch.user_stop):
+            continue
+        trial.report(float(row["value"]), int(row["epoch"]))
+        watch.reported.add(int(row["epoch"]))
+        if trial.should_prune():
+            watch.pruned_epoch = int(row["epoch"])
+            engine.manager.stop(run_id)
+            log.info("trial %d pruned at epoch %d", trial.number, watch.pruned_epoch)
+
+
+def _outcome(engine: "Engine", spec: StudySpec, run_id: str, watch: _Watch) -> _Outcome:
+    store = engine.store
+    record = store.get(run_id)
+    if record.status == "cancelled" and watch.pruned_epoch is not None:
+        reason = (f"pruned by the search at epoch {watch.pruned_epoch}: val {spec.monitor} was worse than the "
+                  "median of earlier trials")
+        # the worker wrote "stopped by the user"; say what really happened so tables show "pruned"
+        store.update(run_id, tags=[*record.tags, PRUNED_TAG], status_reason=reason,
+                     summary={**record.summary, "pruned_at_epoch": watch.pruned_epoch})
+        return _Outcome(TrialState.PRUNED, pruned_epoch=watch.pruned_epoch, reason=reason)
+    if watch.user_stop and record.status != "completed":
+        return _Outcome(TrialState.FAIL, stopped=True, reason="stopped with the study")
+    if record.status == "completed":
+        value = record.metrics.get("val", {}).get(spec.metric)
+        if value is not None and math.isfinite(value):
+            return _Outcome(TrialState.COMPLETE, value=float(value), stopped=watch.user_stop)
+        return _Outcome(TrialState.FAIL, stopped=watch.user_stop, reason=f"val {spec.metric} is not a number")
+    return _Outcome(TrialState.FAIL, reason=f"run {record.status}: {record.status_reason}")
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, outcome: _Outcome) -> None:
+    if outcome.reason:
+        trial.set_user_attr("reason", outcome.reason)
+    if outcome.pruned_epoch is not None:
+        trial.set_user_attr("pruned_epoch", outcome.pruned_epoch)
+    if outcome.stopped:
+        trial.set_user_attr("stopped", True)
+    if outcome.state == TrialState.COMPLETE:
+        study.tell(trial, outcome.value)
+    else:
+        study.tell(trial, state=outcome.state)
+
+
+def _fail_leftovers(engine: "Engine", study: optuna.Study) -> None:
+    """Trials a previous driver left running (the app stopped mid-trial) end as failed, and so do their runs."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        run_id = t.user_attrs.get("run_id")
+        if run_id:
+            engine.manager.stop(run_id)
+        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def _finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
+
+
+def _finalize(engine: "Engine", parent_id: str, spec: StudySpec, study: optuna.Study, stopped: bool,
+              error: str | None) -> str:
+    summary = write_summary(engine, parent_id, spec, study)
+    counts = summary["trials"]
+    done = f"{counts['finished']} of {spec.n_trials} trials"
+    if error:
+        status, reason = "failed", error
+    elif stopped:
+        status, reason = "cancelled", f"stopped by the user after {done}"
+    elif counts["complete"]:
+        status, reason = "completed", None
+    else:
+        status, reason = "failed", f"no trial completed ({done}: see the trial runs for why)"
+    best_run = run_or_none(engine, summary["best"]["run_id"]) if summary["best"] else None
+    if best_run and best_run.device:
+        engine.store.update(parent_id, device=best_run.device)
+    engine.store.set_status(parent_id, status, reason)
+    return engine.store.get(parent_id).status

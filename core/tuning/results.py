@@ -1,0 +1,117 @@
+"""What a study has produced: one row per trial, the best trial, the parent's summary, the report.
+
+The parent run's summary is rewritten after every trial (counts, best trial, its metrics), so
+run tables and the Tune page read a study's progress from the store like any run's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+import optuna
+from optuna.trial import TrialState
+
+from core.config import RunConfig
+from core.errors import WorkbenchError
+from core.runs.store import RunRecord
+from core.tuning.study import BEST_TAG, StudySpec, load_study, study_spec, trial_counts
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+
+@dataclass
+class TrialRow:
+    """One trial as the page and the CLI show it: Optuna's state joined with its run."""
+
+    number: int
+    state: str  # running | complete | pruned | failed | stopped
+    value: float | None
+    params: dict[str, Any]
+    run_id: str | None
+    run_status: str | None = None
+    duration_s: float | None = None
+    pruned_epoch: int | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def trial_row(engine: "Engine", t: optuna.trial.FrozenTrial,
+              records: Mapping[str, RunRecord] | None = None) -> TrialRow:
+    run_id = t.user_attrs.get("run_id")
+    record = (records or {}).get(run_id) if records is not None else run_or_none(engine, run_id)
+    state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+             TrialState.RUNNING: "running", TrialState.WAITING: "running"}[t.state]
+    if state == "failed" and t.user_attrs.get("stopped"):
+        state = "stopped"
+    duration = record.duration_s if record else None
+    return TrialRow(number=t.number, state=state, value=t.value, params=dict(t.params), run_id=run_id,
+                    run_status=record.status if record else None, duration_s=duration,
+                    pruned_epoch=t.user_attrs.get("pruned_epoch"), reason=t.user_attrs.get("reason"))
+
+
+def run_or_none(engine: "Engine", run_id: str | None) -> RunRecord | None:
+    if not run_id:
+        return None
+    try:
+        return engine.store.get(run_id)
+    except WorkbenchError:
+        return None
+
+
+def study_trials(engine: "Engine", parent_id: str, study: optuna.Study | None = None) -> list[TrialRow]:
+    """Every trial so far, oldest first (one store query for all their runs)."""
+    study = study or load_study(engine, parent_id)
+    records = {r.run_id: r for r in engine.store.list_runs(parent_id=parent_id)}
+    return [trial_row(engine, t, records) for t in study.get_trials(deepcopy=False)]
+
+
+def _best(engine: "Engine", study: optuna.Study) -> dict[str, Any] | None:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return None
+    best = study.best_trial
+    run_id = best.user_attrs.get("run_id")
+    record = run_or_none(engine, run_id)
+    return {"trial": best.number, "run_id": run_id, "value": best.value, "params": dict(best.params),
+            "config": record.config if record else None, "metrics": record.metrics if record else {}}
+
+
+def write_summary(engine: "Engine", parent_id: str, spec: StudySpec, study: optuna.Study) -> dict[str, Any]:
+    best = _best(engine, study)
+    trials = study_trials(engine, parent_id, study)
+    summary = {"study": spec.to_dict(), "trials": trial_counts(trials), "best": best,
+               "metrics": best["metrics"] if best else {}}  # the best trial's metrics, so run tables show them
+    engine.store.update(parent_id, summary=summary)
+    return summary
+
+
+def best_config(engine: "Engine", parent_id: str) -> RunConfig:
+    best = engine.store.get(parent_id).summary.get("best")
+    if not best or not best.get("config"):
+        raise WorkbenchError("this study has no completed trial yet")
+    return RunConfig.from_dict(best["config"])
+
+
+def submit_best(engine: "Engine", parent_id: str) -> str:
+    """Train the best trial's config again as a new, ordinary run (the page's one-click button)."""
+    record = engine.store.get(parent_id)
+    config = best_config(engine, parent_id)
+    return engine.manager.submit(config, name=f"{record.name}-best", tags=(BEST_TAG, record.name))
+
+
+def study_report(engine: "Engine", parent_id: str) -> dict[str, Any]:
+    """Plain data for `workbench tune --json`."""
+    record = engine.store.get(parent_id)
+    spec = study_spec(record)
+    best = record.summary.get("best")
+    return {
+        "run_id": record.run_id, "study": spec.name, "status": record.status, "status_reason": record.status_reason,
+        "task": record.task, "metric": spec.metric, "direction": spec.direction, "n_trials": spec.n_trials,
+        "space": [p.to_dict() for p in spec.space], "counts": record.summary.get("trials"),
+        "trials": [t.to_dict() for t in study_trials(engine, parent_id)],
+        "best": None if not best else {k: best[k] for k in ("trial", "run_id", "value", "params", "config")},
+        "duration_s": record.duration_s,
+    }

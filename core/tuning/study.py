@@ -1,0 +1,169 @@
+"""A search study: what it searches (StudySpec), and creating, listing, opening, stopping and resuming one.
+
+A study is a parent run (tags ["study", name]) plus an Optuna study of the same name in the
+workspace's `optuna.db`; the spec lives in the parent's summary so a restart can resume it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import optuna
+
+from core.config import RunConfig
+from core.errors import ConfigError, WorkbenchError
+from core.evaluation.metrics import CLASSIFICATION_METRICS, METRIC_DIRECTION, REGRESSION_METRICS, primary_metric
+from core.runs.prepare import prepare_data
+from core.runs.store import ACTIVE, RunRecord
+from core.tuning.space import SearchParam, check_space
+from core.tuning.storage import optuna_storage, study_names
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+    from core.tuning.results import TrialRow
+
+STUDY_TAG = "study"
+TRIAL_TAG = "tune"
+BEST_TAG = "tune-best"
+PRUNED_TAG = "pruned"
+MAX_TRIALS = 1000
+EPOCH_METRICS = ("loss", "accuracy", "r2")  # what the trainer logs for validation every epoch
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What a study searches and optimises; kept in the parent run's summary so a restart can resume it."""
+
+    name: str
+    metric: str  # a validation metric from the run summary (accuracy, roc_auc, r2, ...)
+    direction: str  # "maximize" | "minimize"
+    n_trials: int
+    space: tuple[SearchParam, ...]
+    task: str
+    seed: int = 0
+    pruning: bool = True
+
+    @property
+    def monitor(self) -> str:
+        """The per-epoch validation metric the pruner watches: the metric itself when the trainer logs it
+        every epoch, else the logged one that moves the same way (val loss for errors, accuracy or r2 for scores)."""
+        if self.metric in EPOCH_METRICS:
+            return self.metric
+        if METRIC_DIRECTION[self.metric] == "min":
+            return "loss"
+        return "r2" if self.task == "regression" else "accuracy"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "metric": self.metric, "direction": self.direction, "n_trials": self.n_trials,
+                "space": [p.to_dict() for p in self.space], "task": self.task, "seed": self.seed,
+                "pruning": self.pruning}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "StudySpec":
+        return cls(**{**raw, "space": tuple(SearchParam.from_dict(p) for p in raw["space"])})
+
+
+def metric_choices(task: str) -> tuple[str, ...]:
+    return REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+
+
+def default_pruner(spec: StudySpec, epochs: int) -> optuna.pruners.BasePruner:
+    """MedianPruner: a trial stops when its epoch value is worse than the median of earlier trials at that
+    epoch. Three complete trials first, and never in the first tenth of training, when curves still cross."""
+    if not spec.pruning:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 10))
+
+
+# --- creating, listing, stopping ------------------------------------------------------------
+def create_study(engine: "Engine", base: RunConfig, space: Sequence[SearchParam], n_trials: int, *,
+                 metric: str | None = None, name: str | None = None, pruning: bool = True) -> str:
+    """Check everything a user can get wrong, then record the study (parent run + Optuna study); returns
+    the parent's run id. Start it with run_study (CLI) or core.tuning.background.start (UI)."""
+    base.validate()
+    if not 1 <= int(n_trials) <= MAX_TRIALS:
+        raise ConfigError(f"the number of trials must be between 1 and {MAX_TRIALS}, got {n_trials}")
+    prepared = prepare_data(base, engine.catalog)  # bad data or a model that cannot fit fails before any run
+    task = prepared.schema.task
+    metric = metric or primary_metric(task)
+    if metric not in metric_choices(task):
+        raise ConfigError(f"a {task} search can optimise {', '.join(metric_choices(task))}; not '{metric}'")
+    space = check_space(base, space)
+    name = _unique_name(engine, (name or "").strip() or f"tune-{base.model.kind}-{prepared.ref.name}")
+    base = base.evolve(data={"content_hash": prepared.ref.sha256}, name=None)
+    spec = StudySpec(name=name, metric=metric, direction="maximize" if METRIC_DIRECTION[metric] == "max"
+                     else "minimize", n_trials=int(n_trials), space=tuple(space), task=task,
+                     seed=base.train.seed, pruning=pruning)
+    study = optuna.create_study(storage=optuna_storage(engine.workspace), study_name=name,
+                                direction=spec.direction)
+    # pid: another process's start-up check sees a live owner and leaves the study alone
+    parent_id = engine.store.create_run(base.to_dict(), name=name, task=task, model=base.model.kind,
+                                        dataset=prepared.ref.name, status="running", tags=(STUDY_TAG, name),
+                                        pid=os.getpid())
+    engine.store.update(parent_id, summary={"study": spec.to_dict(), "trials": trial_counts([])})
+    engine.store.set_status(parent_id, "running")
+    study.set_user_attr("parent_id", parent_id)
+    return parent_id
+
+
+def _unique_name(engine: "Engine", wanted: str) -> str:
+    taken = set(study_names(engine.workspace))
+    if wanted not in taken:
+        return wanted
+    n = 2
+    while f"{wanted}-{n}" in taken:
+        n += 1
+    return f"{wanted}-{n}"
+
+
+def list_studies(engine: "Engine") -> list[RunRecord]:
+    """Study parent runs, newest first."""
+    return [r for r in engine.store.list_runs(include_children=False) if STUDY_TAG in r.tags and r.summary.get("study")]
+
+
+def study_spec(record: RunRecord) -> StudySpec:
+    raw = record.summary.get("study")
+    if not raw:
+        raise WorkbenchError(f"run {record.run_id} is not a search study")
+    return StudySpec.from_dict(raw)
+
+
+def load_study(engine: "Engine", parent_id: str) -> optuna.Study:
+    spec = study_spec(engine.store.get(parent_id))
+    return optuna.load_study(study_name=spec.name, storage=optuna_storage(engine.workspace),
+                             sampler=optuna.samplers.RandomSampler(seed=spec.seed))
+
+
+def stop_study(engine: "Engine", parent_id: str) -> None:
+    """Ask the driver to stop (any process), and stop the running trial at once; stopping twice is harmless."""
+    engine.store.request_stop(parent_id)
+    for child in engine.store.list_runs(parent_id=parent_id):
+        if child.status in ACTIVE:
+            engine.manager.stop(child.run_id)
+
+
+def can_resume(record: RunRecord) -> bool:
+    """A study whose driver is gone (app restarted, or stopped) with trials left to run."""
+    if record.status in ACTIVE or not record.summary.get("study"):
+        return False
+    counts = record.summary.get("trials") or {}
+    return int(counts.get("finished", 0)) < int(record.summary["study"]["n_trials"])
+
+
+def resume_study(engine: "Engine", parent_id: str) -> None:
+    """Mark a stopped or interrupted study as running again; then start its driver."""
+    record = engine.store.get(parent_id)
+    if not can_resume(record):
+        raise WorkbenchError(f"study {record.name} is {record.status} with no trials left to run")
+    engine.store.update(record.run_id, stop_requested=0, pid=os.getpid(), ended_at=None)
+    engine.store.set_status(record.run_id, "running", only_if_active=False)
+
+
+def trial_counts(trials: Sequence[TrialRow]) -> dict[str, int]:
+    """How many trials are in each state, and how many have finished: the parent summary's "trials"."""
+    counts = {s: 0 for s in ("complete", "pruned", "failed", "stopped", "running")}
+    for t in trials:
+        counts[t.state] += 1
+    counts["finished"] = counts["complete"] + counts["pruned"] + counts["failed"] + counts["stopped"]
+    return counts
