@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from core.data import load_table
 from core.data.loading import clean_column_names
-from core.errors import DataError
+from core.data.memory import BUDGET_ENV, memory_budget, shown_size, text_table_bytes
+from core.errors import ConfigError, DataError
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -132,3 +133,64 @@ def test_any_bytes_load_or_fail_with_one_readable_line(tmp_path: Path, data: byt
         return
     assert len(set(df.columns)) == df.shape[1] and all(isinstance(c, str) and c for c in df.columns)
     assert len(df) > 0
+
+
+# --- the memory bound: refused before parsing, with the sizes in the message ------------------------------
+def _numeric_csv(tmp_path: Path, name: str = "big.csv", rows: int = 4000) -> Path:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(rows, 4)).round(4), columns=["a", "b", "c", "y"])
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_a_text_file_over_the_memory_budget_is_refused_before_parsing(tmp_path: Path, monkeypatch) -> None:
+    path = _numeric_csv(tmp_path)  # about 150 KB of text, about 400 KB once parsed
+    monkeypatch.setenv(BUDGET_ENV, "0.1")
+    parsed: list[object] = []
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: parsed.append(a))
+    with pytest.raises(DataError) as caught:
+        load_table(path)
+    message = str(caught.value)
+    assert parsed == []
+    assert "'big.csv' is too large to load" in message and "\n" not in message
+    assert f"the file is {shown_size(path.stat().st_size)}" in message
+    assert f"more than 102.4 KB (the limit set by {BUDGET_ENV})" in message and f"raise {BUDGET_ENV}" in message
+
+
+def test_within_the_budget_loads_and_max_rows_needs_less(tmp_path: Path, monkeypatch) -> None:
+    path = _numeric_csv(tmp_path)
+    monkeypatch.setenv(BUDGET_ENV, "0.1")
+    assert load_table(path, max_rows=200).shape == (200, 4)  # the first rows fit where the whole file does not
+    monkeypatch.setenv(BUDGET_ENV, "5")
+    assert load_table(path).shape == (4000, 4)
+
+
+def test_the_estimate_counts_empty_cells() -> None:
+    # 1 MB of commas is 1 M values once parsed: far more memory than 1 MB of numbers
+    commas = ",,,,,,,,,\n" * 1000
+    digits = "1.23,4.56\n" * 1000
+    sparse = text_table_bytes(2**20, len(commas), commas, ",")
+    dense = text_table_bytes(2**20, len(digits), digits, ",")
+    assert sparse > 3 * dense and dense > 3 * 2**20
+
+
+def test_a_parquet_file_over_the_budget_is_refused(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "big.parquet"
+    pd.read_csv(_numeric_csv(tmp_path)).to_parquet(path)
+    monkeypatch.setenv(BUDGET_ENV, "0.1")
+    with pytest.raises(DataError, match=f"too large to load: the file is .* \\(the limit set by {BUDGET_ENV}\\)"):
+        load_table(path)
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-5", "nan", "inf"])
+def test_a_bad_budget_setting_is_named(tmp_path: Path, monkeypatch, value: str) -> None:
+    monkeypatch.setenv(BUDGET_ENV, value)
+    with pytest.raises(ConfigError, match=f"{BUDGET_ENV} must be a number of megabytes"):
+        load_table(_numeric_csv(tmp_path, rows=10))
+
+
+def test_without_a_setting_the_budget_is_the_free_memory(monkeypatch) -> None:
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    budget = memory_budget()
+    assert budget is not None and budget[0] > 0 and "free" in budget[1]

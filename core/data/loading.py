@@ -5,7 +5,8 @@ pattern of zero bytes (UTF-16 without a BOM) or by trial (UTF-8, Shift-JIS when 
 as Japanese, Windows-1252, Latin-1) and a ';' file with values like 1,5 gets a decimal comma.
 Nothing here ever unpickles: a file is data, never code. Compressed files are refused rather than
 unpacked, since a few kilobytes can expand to gigabytes; a Parquet file's size is bounded from
-its footer before any of it is decoded.
+its footer before any of it is decoded, and a text file's from its first rows before it is parsed
+(core.data.memory: a file too large for the memory there is gets a message, not an OOM kill).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from core.data.memory import check_fits, text_table_bytes
 from core.errors import DataError
 
 if TYPE_CHECKING:
@@ -245,6 +247,8 @@ def _read_text(path: Path, name: str, head: bytes, max_rows: int | None) -> pd.D
     sniff_text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
     sniff_text = sniff_text.lstrip("\ufeff")
     delimiter, decimal = _sniff(sniff_text, path.suffix.lower())
+    file_bytes = path.stat().st_size
+    check_fits(name, file_bytes, text_table_bytes(file_bytes, len(head), sniff_text, delimiter, max_rows))
     df = _read_csv(path, name, encoding, delimiter, decimal, max_rows)
     # pandas renames duplicate headers ("x", "x.1") and blanks ("Unnamed: 2") before any stripping,
     # so " x" and "x" would end up "x" and "x"; clean the raw header row instead when it lines up.
@@ -317,7 +321,7 @@ def _first_line(exc: Exception) -> str:
 def _read_parquet(path: Path, name: str, max_rows: int | None) -> pd.DataFrame:
     try:
         source = pq.ParquetFile(path)
-        _check_parquet_size(source.metadata, name, max_rows)
+        _check_parquet_size(source.metadata, name, max_rows, path.stat().st_size)
         if max_rows is None:
             table = source.read()
         else:
@@ -332,7 +336,7 @@ def _read_parquet(path: Path, name: str, max_rows: int | None) -> pd.DataFrame:
     return frame
 
 
-def _check_parquet_size(meta: pq.FileMetaData, name: str, max_rows: int | None) -> None:
+def _check_parquet_size(meta: pq.FileMetaData, name: str, max_rows: int | None, file_bytes: int) -> None:
     rows = meta.num_rows if max_rows is None else min(meta.num_rows, max_rows)
     cells = rows * max(meta.num_columns, 1)
     share = rows / meta.num_rows if meta.num_rows else 0.0
@@ -341,6 +345,8 @@ def _check_parquet_size(meta: pq.FileMetaData, name: str, max_rows: int | None) 
         raise DataError(f"'{name}' is too large to load: {meta.num_rows:,} rows x {meta.num_columns:,} columns "
                         f"(about {max(unpacked, cells * 8) / 2**30:.1f} GB in memory; the limit is "
                         f"{MAX_CELLS / 1e6:.0f} million values). Use a sample of the rows or fewer columns.")
+    # the Arrow table and the DataFrame made from it are both held until the conversion ends
+    check_fits(name, file_bytes, int(2 * max(unpacked, cells * 8)))
 
 
 def _plain_columns(table: pa.Table) -> pa.Table:
