@@ -75,9 +75,11 @@ with st.expander("Settings", expanded=False):
     lime_samples = left.number_input("LIME samples per row", 100, 20000, 1000, step=100, key="explain_lime_n")
 shap_params = ShapParams(explainer=explainer, space=space, background=int(background))
 
-tab_shap, tab_lime, tab_pdp = st.tabs(["SHAP", "LIME", "PDP / ICE"])
+# Lazy tabs: only the open tab runs, so opening the page neither times a LIME probe nor computes PDP
+tab_shap, tab_lime, tab_pdp = st.tabs(["SHAP", "LIME", "PDP / ICE"], key="explain_tab", on_change="rerun")
 
-with tab_shap, user_errors():
+
+def shap_tab() -> None:
     exp = lookup(store, run.run_id, "shap", rows, shap_params)
     if exp is None:
         st.write(f"Not explained yet for these {len(rows)} rows. "
@@ -121,7 +123,7 @@ with tab_shap, user_errors():
         if exp.image_shape:
             ui.show(views.image_view(exp, position, output), "shap_image")
 
-with tab_lime, user_errors():
+def lime_tab() -> None:
     row = st.selectbox("Row to explain with LIME", rows, key="explain_lime_row",
                        format_func=lambda r: ui.row_label(r, table))
     lime_params = LimeParams(num_samples=int(lime_samples), shap=shap_params)
@@ -146,7 +148,7 @@ with tab_lime, user_errors():
             shap_row = explain_shap(store, engine.catalog, run.run_id, [row], shap_params, context=ctx)
             ui.show(views.image_view(shap_row, 0, k, found), "lime_image")
 
-with tab_pdp, user_errors():
+def pdp_tab() -> None:
     left, right = st.columns(2)
     column = left.selectbox("Column", ctx.columns, key="explain_pdp_column")
     output = None
@@ -156,3 +158,9 @@ with tab_pdp, user_errors():
     result = partial_dependence(store, engine.catalog, run.run_id, PdpParams(column=column, output=output), rows,
                                 context=ctx)
     ui.show(views.pdp_view(result), "pdp_ice")
+
+
+for tab, draw in ((tab_shap, shap_tab), (tab_lime, lime_tab), (tab_pdp, pdp_tab)):
+    if tab.open:
+        with tab, user_errors():
+            draw()

@@ -33,15 +33,23 @@ def test_table_run_explained_end_to_end(tmp_path_factory: pytest.TempPathFactory
     assert not at.exception
     assert at.selectbox(key="explain_run").value == ids["iris"]
     assert any("Estimated time" in m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 1  # PDP/ICE is drawn at once; SHAP waits for the button
+    assert len(at.get("plotly_chart")) == 0  # the SHAP tab opens first and waits for the button
     at.button(key="explain_shap_go").click().run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 5  # importance, beeswarm, dependence, waterfall, PDP
+    assert len(at.get("plotly_chart")) == 4  # importance, beeswarm, dependence, waterfall
+    assert "logit of class" in " ".join(c.value for c in at.caption)
+    at.session_state["explain_tab"] = "PDP / ICE"
+    at.run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1  # only the open tab is drawn
     captions = " ".join(c.value for c in at.caption)
-    assert "logit of class" in captions and "probability of class" in captions
+    assert "probability of class" in captions
+    at.session_state["explain_tab"] = "LIME"
+    at.run()
+    assert any("Estimated time" in m.value for m in at.markdown)
     at.button(key="explain_lime_go").click().run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 6
+    assert len(at.get("plotly_chart")) == 1
     assert any(m.label == "Agreement with SHAP" for m in at.metric)
 
 
@@ -53,7 +61,7 @@ def test_image_run_and_row_choices(tmp_path_factory: pytest.TempPathFactory, mon
     at.number_input(key="explain_rows_wrong").set_value(4).run()
     at.button(key="explain_shap_go").click().run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 6  # + the pixel map
+    assert len(at.get("plotly_chart")) == 5  # the four SHAP views + the pixel map
     at.radio(key="explain_rows_mode").set_value("By a filter").run()
     at.text_input(key="explain_rows_fval").set_value("3").run()
     assert not at.exception
