@@ -32,6 +32,9 @@ def streamlit_args(host: str, port: int, headless: bool) -> list[str]:
         # the browser is opened by open_browser_when_ready instead
         "--server.headless", "true",
         "--server.fileWatcherType", "none",
+        # Streamlit's gc.collect(2) after every script run walks the whole heap (torch, shap, plotly):
+        # it was two thirds of the server's CPU per page switch; Python's own collector still runs
+        "--runner.postScriptGC", "false",
         "--server.enableXsrfProtection", "true",
         "--server.maxUploadSize", str(UPLOAD_MB),
         "--browser.gatherUsageStats", "false",
