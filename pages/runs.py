@@ -105,8 +105,8 @@ TABLE_CONFIG = {
 
 def runs_table(statuses: list[str], datasets: list[str], models: list[str], text: str) -> None:
     runs = store.list_runs()
-    history = store.metrics_frame([r.run_id for r in runs])
-    frame = compare.filter_runs(compare.runs_frame(runs, history), statuses, datasets, models, text)
+    spans = store.metric_spans([r.run_id for r in runs])
+    frame = compare.filter_runs(compare.runs_frame(runs, spans), statuses, datasets, models, text)
     visible = frame["run_id"].tolist()
     st.session_state[VISIBLE] = visible
     wanted = sorted(visible.index(i) for i in st.session_state.get(SELECTED, []) if i in visible)

@@ -45,7 +45,7 @@ def finished(engine):
 
 def test_runs_frame_has_one_row_per_run_with_primary_metrics(engine, finished):
     runs = engine.store.list_runs()
-    frame = compare.runs_frame(runs, engine.store.metrics_frame([r.run_id for r in runs]))
+    frame = compare.runs_frame(runs, engine.store.metric_spans([r.run_id for r in runs]))
     assert list(frame.columns) == list(compare.TABLE_COLUMNS)
     assert len(frame) == 4
     rows = frame.set_index("run_id")

@@ -41,23 +41,21 @@ def run_metric(run: RunRecord) -> str | None:
     return "r2" if "r2" in test else "accuracy" if "accuracy" in test else None
 
 
-def _best_vals(history: pd.DataFrame | None) -> dict[tuple[str, str], float]:
-    """(run_id, metric) -> best validation value, in one pass over every run's history."""
-    if history is None or history.empty:
+def _best_vals(spans: pd.DataFrame | None) -> dict[tuple[str, str], float]:
+    """(run_id, metric) -> best validation value, from store.metric_spans."""
+    if spans is None or spans.empty:
         return {}
-    val = history[history["split"] == "val"].assign(value=lambda f: pd.to_numeric(f["value"], errors="coerce"))
-    spans = val.dropna(subset=["value"]).groupby(["run_id", "name"])["value"].agg(["min", "max"])
-    return {(run_id, name): float(row["min"] if METRIC_DIRECTION.get(name) == "min" else row["max"])
-            for (run_id, name), row in spans.iterrows()}
+    return {(row.run_id, row.name): float(row.min if METRIC_DIRECTION.get(row.name) == "min" else row.max)
+            for row in spans.itertuples(index=False) if row.min is not None and row.min == row.min}
 
 
-def runs_frame(runs: Sequence[RunRecord], history: pd.DataFrame | None = None) -> pd.DataFrame:
+def runs_frame(runs: Sequence[RunRecord], spans: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per run, newest first as given: what the table shows and filters on.
 
-    `history` (store.metrics_frame) gives the best validation value per run, live for running
-    runs; without it the summary's validation value is used.
+    `spans` (store.metric_spans of the validation split) gives the best validation value per run,
+    live for running runs; without it the summary's validation value is used.
     """
-    bests = _best_vals(history)
+    bests = _best_vals(spans)
     rows = []
     for run in runs:
         metric = run_metric(run)
