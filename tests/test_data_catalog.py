@@ -134,3 +134,21 @@ def test_refs_are_frozen() -> None:
     assert isinstance(ref, DatasetRef)
     with pytest.raises(AttributeError):
         ref.name = "x"  # type: ignore[misc]
+
+
+def test_a_file_larger_than_the_memory_budget_is_refused_before_it_is_hashed(tmp_path, monkeypatch):
+    import core.data.catalog as catalog_module
+    from core.data.catalog import resolve
+    from core.data.memory import BUDGET_ENV
+
+    path = tmp_path / "big.csv"
+    path.write_text("a,y\n" + "1.5,2\n" * 40_000)
+    monkeypatch.setenv(BUDGET_ENV, "0.05")
+    hash_of = catalog_module.cached_sha256
+
+    def hashing(p):
+        assert p.name != "big.csv", "hashed a file that cannot load"
+        return hash_of(p)
+    monkeypatch.setattr(catalog_module, "cached_sha256", hashing)
+    with pytest.raises(DataError, match="too large to load"):
+        resolve(str(path))

@@ -19,6 +19,7 @@ from core.data.columns import shown
 from core.atomic import sha256_file as file_sha256
 from core.atomic import write_atomic
 from core.data.loading import SNIFF_BYTES, load_table, unsupported_reason
+from core.data.memory import check_fits
 from core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,8 @@ def _find_upload(folder: Path, text: str) -> Path | None:
 
 def _file_ref(path: Path) -> DatasetRef:
     path = path.resolve()
+    size = path.stat().st_size
+    check_fits(path.name, size, size)  # a file larger than the memory budget: refused before minutes of hashing
     original = path.name.partition("_")[2] if path.parent.name == UPLOADS else ""
     return DatasetRef(name=path.name, path=path, kind="file", sha256=cached_sha256(path),
                       description=f"uploaded as {original}" if original else "")

@@ -77,8 +77,9 @@ def check_fits(name: str, file_bytes: int, need_bytes: int) -> None:
         return
     limit, source = budget
     remedy = f"or raise {BUDGET_ENV}" if source.endswith(BUDGET_ENV) else "or a machine with more memory"
+    need = "at least as much memory" if need_bytes <= file_bytes else f"about {shown_size(need_bytes)} of memory"
     raise DataError(f"'{name}' is too large to load: the file is {shown_size(file_bytes)} and reading it needs "
-                    f"about {shown_size(need_bytes)} of memory, more than {shown_size(limit)} ({source}). "
+                    f"{need}, more than {shown_size(limit)} ({source}). "
                     f"Use a sample of its rows (the first 100,000, say), fewer columns, {remedy}.")
 
 
