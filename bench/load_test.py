@@ -41,19 +41,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PAGES = ("", "data", "train", "runs", "explain", "export", "tune")  # url paths; "" is Home
+# (url path, the page's title); "" is Home
+PAGES = (("", "Workbench"), ("data", "Data"), ("train", "Train"), ("runs", "Runs"), ("explain", "Explain"),
+         ("export", "Export"), ("tune", "Tune"))
+NAV_TITLES = {"": "Home"}  # the sidebar link's text where it differs from the page title
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
-SETTLED = ("() => { const app = document.querySelector('[data-testid=stApp]');"
+# the new page's title is drawn, its script run is over and nothing left from the last page is stale
+SETTLED = ("(title) => { const app = document.querySelector('[data-testid=stApp]');"
+           " const h1 = document.querySelector('[data-testid=stMain] h1');"
            " return app && app.getAttribute('data-test-script-state') === 'notRunning'"
-           " && document.querySelector('[data-testid=stMain]')"
+           " && h1 && h1.textContent.trim().startsWith(title)"
            " && !document.querySelector('[data-stale=true]'); }")
 
 
 @dataclass
 class Loads:
     times: dict[str, list[float]] = field(default_factory=dict)
+    first: list[float] = field(default_factory=list)  # opening the app: a full page load
     failures: list[str] = field(default_factory=list)
 
     def add(self, page: str, seconds: float) -> None:
@@ -98,6 +104,29 @@ def wait_warm(store, run_id: str, timeout_s: float = 300) -> None:
         time.sleep(0.2)  # polling the run's progress
 
 
+CPU_GROUPS = (("browsers", "chrom"), ("server", "workbench.cli ui"), ("training", "core.runs.worker"))
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the browsers, the app server and the training worker (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {name: 0.0 for name, _ in CPU_GROUPS}
+    used["everything"] = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        used["everything"] += seconds
+        for name, marker in CPU_GROUPS:
+            if marker in cmdline:
+                used[name] += seconds
+                break
+    return used
+
+
 def throughput(store, run_id: str, window_s: float) -> float:
     """Samples per second over the next `window_s` seconds of the trainer's own clock."""
     s0, t0 = trained_samples(store, run_id)
@@ -106,21 +135,37 @@ def throughput(store, run_id: str, window_s: float) -> float:
     return (s1 - s0) / (t1 - t0) if t1 > t0 else float("nan")
 
 
+async def settled(page, title: str) -> None:
+    """Wait until the page titled `title` has finished its script run and shows nothing stale."""
+    await page.wait_for_function(SETTLED, arg=title)
+
+
 async def session(browser, url: str, number: int, stop: asyncio.Event, loads: Loads, think_s: float) -> None:
+    """One person: opens the app once (a full load), then moves between pages with the sidebar."""
     rng = random.Random(number)  # seeded think times: the same click rhythm on every run
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(120_000)
     order = PAGES[number % len(PAGES):] + PAGES[: number % len(PAGES)]  # sessions spread over the pages
     try:
+        start = time.monotonic()
+        await page.goto(f"{url}/{order[0][0]}")
+        await settled(page, order[0][1])
+        loads.first.append(time.monotonic() - start)
         while not stop.is_set():
-            for path in order:
+            for path, title in order[1:] + order[:1]:
                 if stop.is_set():
                     break
+                if think_s:  # a person reads the page before the next click
+                    try:
+                        await asyncio.wait_for(stop.wait(), rng.uniform(0.5, 1.5) * think_s)
+                        break
+                    except asyncio.TimeoutError:
+                        pass
                 start = time.monotonic()
                 try:
-                    await page.goto(f"{url}/{path}")
-                    await page.wait_for_function(SETTLED)
+                    await page.locator("[data-testid=stSidebarNav] a", has_text=NAV_TITLES.get(path, title)).first.click()
+                    await settled(page, title)
                     crashed = await page.locator("[data-testid=stException]").count()
                 except Exception as exc:  # noqa: BLE001 - a failed load is a figure, not a crash of the bench
                     if not stop.is_set():
@@ -130,30 +175,43 @@ async def session(browser, url: str, number: int, stop: asyncio.Event, loads: Lo
                     loads.failures.append(f"session {number} /{path}: an exception box on the page")
                     continue
                 loads.add(path, time.monotonic() - start)
-                if think_s:  # a person reads the page before the next click
-                    try:
-                        await asyncio.wait_for(stop.wait(), rng.uniform(0.5, 1.5) * think_s)
-                    except asyncio.TimeoutError:
-                        pass
+    except Exception as exc:  # noqa: BLE001 - the first load failed: count it and end this session
+        if not stop.is_set():
+            loads.failures.append(f"session {number} first load: {type(exc).__name__}: {exc}"[:300])
     finally:
         await context.close()
 
 
-async def browse_while(url: str, args: argparse.Namespace, measure) -> tuple[Loads, float]:
+def niced(executable: str, level: int) -> str:
+    """`executable`, or a script that runs it at nice `level` (Playwright appends its own arguments)."""
+    if not level:
+        return executable
+    script = Path(tempfile.mkdtemp(prefix="wb-nice-")) / "chromium"
+    script.write_text(f'#!/bin/sh\nexec nice -n {int(level)} {executable} "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+async def browse_while(url: str, args: argparse.Namespace, measure) -> tuple[Loads, float, dict[str, float]]:
     """N sessions browse; after `warm_s` the training throughput is measured, then they stop."""
     from playwright.async_api import async_playwright
 
     loads, stop = Loads(), asyncio.Event()
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # --client-nice: the browsers stand in for people on their own machines, so they may be made to
+        # take only the CPU the workbench leaves (the default, 0, lets them compete as a local user's would)
+        browser = await p.chromium.launch(executable_path=niced(CHROMIUM, args.client_nice), args=CHROMIUM_ARGS)
         tasks = [asyncio.create_task(session(browser, url, i, stop, loads, args.think_s))
                  for i in range(args.sessions)]
         await asyncio.sleep(args.warm_s)  # let every session open its first page
+        before, started = cpu_seconds(), time.monotonic()
         rate = await asyncio.to_thread(measure)
+        after, wall = cpu_seconds(), time.monotonic() - started
+        cores = {name: (after[name] - before[name]) / wall for name in after}
         stop.set()
         await asyncio.gather(*tasks)
         await browser.close()
-    return loads, rate
+    return loads, rate, cores
 
 
 def main() -> None:
@@ -162,6 +220,8 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=60.0, help="throughput window while browsing")
     parser.add_argument("--alone-window-s", type=float, default=20.0)
     parser.add_argument("--warm-s", type=float, default=10.0, help="browsing before the window opens")
+    parser.add_argument("--client-nice", type=int, default=0,
+                        help="run the browsers at this nice level (e.g. 10: clients that stand in for other machines)")
     parser.add_argument("--think-s", type=float, default=2.0,
                         help="mean pause between page loads per session (0: load pages back to back)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -202,7 +262,7 @@ def main() -> None:
         loaded_id = engine.manager.submit(config, name="under-load")
         wait_warm(engine.store, loaded_id)
         started = time.monotonic()
-        loads, loaded = asyncio.run(browse_while(
+        loads, loaded, cores = asyncio.run(browse_while(
             url, args, lambda: throughput(engine.store, loaded_id, args.window_s)))
         wall = time.monotonic() - started
         engine.manager.stop(loaded_id)
@@ -229,14 +289,21 @@ def main() -> None:
         print(f"  failed: {failure}")
     print(f"page load time: p50 {statistics.median(times) if times else float('nan'):.2f} s, "
           f"p95 {percentile(times, 0.95):.2f} s, max {max(times, default=float('nan')):.2f} s")
+    first = loads.first
+    print(f"opening the app (full load, {len(first)} sessions): p50 "
+          f"{statistics.median(first) if first else float('nan'):.2f} s, max {max(first, default=float('nan')):.2f} s")
     for path, ts in loads.times.items():
         print(f"  {path:<8} n={len(ts):<4} p50 {statistics.median(ts):.2f} s  p95 {percentile(ts, 0.95):.2f} s")
+    print("CPU used during the window, in cores: " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items()))
     print(f"training throughput: alone {alone:,.0f} samples/s, with {args.sessions} sessions {loaded:,.0f} "
           f"samples/s (ratio {loaded / alone:.2f})")
     print(json.dumps({"sessions": args.sessions, "loads": len(times), "failed": len(loads.failures),
                       "p50_s": statistics.median(times) if times else None, "p95_s": percentile(times, 0.95),
-                      "max_s": max(times, default=None), "samples_per_s_alone": alone,
-                      "samples_per_s_loaded": loaded, "throughput_ratio": loaded / alone}))
+                      "max_s": max(times, default=None),
+                      "first_load_max_s": max(first, default=None), "samples_per_s_alone": alone,
+                      "samples_per_s_loaded": loaded, "throughput_ratio": loaded / alone,
+                      "cores": {k: round(v, 3) for k, v in cores.items()}, "client_nice": args.client_nice,
+                      "think_s": args.think_s}))
 
 
 if __name__ == "__main__":
