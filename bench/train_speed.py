@@ -5,8 +5,10 @@ stop check attached), on the anchor workload of ../shared/bench/ANCHORS.md: an M
 64 -> 256 -> 256 -> 10, Adam 1e-3, cross-entropy, synthetic data. The naive and graphs
 loops are imported from the anchors script and run in the same process.
 
-Prints one JSON line per measurement and, last, a summary with the ratios.
+Prints one JSON line per measurement and, last, a summary with the ratios. Each workbench
+line says how the Trainer stepped (`step_mode`: cuda-graph, eager or streaming; `graphed`).
   python bench/train_speed.py --device cuda          # the full measurement
+  python bench/train_speed.py --device cuda --stream # the same with batches streamed from host memory
   python bench/train_speed.py --quick                # CPU, under a minute on 2 cores
   python bench/train_speed.py --quick --with-poller  # also: a process polling like the Train page
 """
@@ -48,8 +50,9 @@ def log(**kw) -> None:
     print(json.dumps(kw), flush=True)
 
 
-def train_workbench(X, y, device: str, bs: int, epochs: int, store: RunStore, precision: str = "fp32") -> float:
-    """samples/s of the Trainer with the store sink and the stop check, as a UI run has them."""
+def train_workbench(X, y, device: str, bs: int, epochs: int, store: RunStore, precision: str = "fp32",
+                    stream: bool = False) -> Trainer:
+    """The Trainer with the store sink and the stop check, as a UI run has them (samples_per_s_, step_mode_)."""
     config = RunConfig(data=DataConfig("bench", "y"), model=ModelConfig("mlp", {"hidden_sizes": [256, 256]}),
                        optim=OptimConfig("adam", lr=1e-3),
                        train=TrainConfig(epochs=epochs, batch_size=bs, early_stopping=False, device=device,
@@ -59,8 +62,13 @@ def train_workbench(X, y, device: str, bs: int, epochs: int, store: RunStore, pr
     model = build_model("mlp", {"hidden_sizes": [256, 256]}, X.shape[1], int(y.max()) + 1)
     # a small fixed validation set: the anchors have none, so keep its cost out of the ratio
     stop = StopCheck(lambda: "stopped" if store.stop_requested(run_id) else None)
-    trainer = Trainer(config, "multiclass", [StoreLogger(store, run_id), stop])
-    trainer.fit(model, X, y, X[:2048], y[:2048])
+    trainer = Trainer(config, "multiclass", [StoreLogger(store, run_id), stop], streaming=stream)
+    return trainer.fit(model, X, y, X[:2048], y[:2048])
+
+
+def log_workbench(loop: str, bs: int, trainer: Trainer) -> float:
+    log(loop=loop, bs=bs, samples_per_s=round(trainer.samples_per_s_), step_mode=trainer.step_mode_,
+        graphed=trainer.step_mode_ == "cuda-graph")
     return trainer.samples_per_s_
 
 
@@ -87,6 +95,7 @@ def main() -> None:
     p.add_argument("--bs", type=int, nargs="+", default=[256, 4096])
     p.add_argument("--precision", default="fp32")
     p.add_argument("--with-poller", action="store_true", help="also measure with a process polling the store")
+    p.add_argument("--stream", action="store_true", help="the Trainer streams batches from host memory")
     a = p.parse_args()
     n = a.n or (50_000 if a.quick else (1_000_000 if a.device == "cuda" else 200_000))
     epochs = a.epochs or (2 if a.quick else 3)
@@ -94,7 +103,7 @@ def main() -> None:
     dev = torch.device(a.device)
     X, y = anchors.make_data(n, 64, 10)
     log(device=str(dev), name=torch.cuda.get_device_name() if dev.type == "cuda" else "cpu", torch=torch.__version__,
-        n=n, epochs=epochs, threads=torch.get_num_threads(), precision=a.precision)
+        n=n, epochs=epochs, threads=torch.get_num_threads(), precision=a.precision, stream=a.stream)
     results: dict[int, dict[str, float | None]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore(tmp)
@@ -106,8 +115,8 @@ def main() -> None:
             if dev.type == "cuda":
                 _, r["graphs"] = anchors.train_graphs(X, y, dev, bs, epochs)
                 log(loop="graphs", bs=bs, samples_per_s=round(r["graphs"]))
-            r["workbench"] = train_workbench(X, y, a.device, bs, epochs, store, a.precision)
-            log(loop="workbench", bs=bs, samples_per_s=round(r["workbench"]))
+            r["workbench"] = log_workbench("workbench", bs,
+                                           train_workbench(X, y, a.device, bs, epochs, store, a.precision, a.stream))
             if a.with_poller:
                 ctx = mp.get_context("spawn")
                 ready_event, stop_event = ctx.Event(), ctx.Event()
@@ -116,10 +125,10 @@ def main() -> None:
                 # the spawned poller's imports are start-up cost, not polling cost: start the clock after them
                 if not ready_event.wait(120):
                     raise SystemExit("the poller process did not start")
-                r["workbench_polled"] = train_workbench(X, y, a.device, bs, epochs, store, a.precision)
+                polled = train_workbench(X, y, a.device, bs, epochs, store, a.precision, a.stream)
                 stop_event.set()
                 poller.join(5)
-                log(loop="workbench_polled", bs=bs, samples_per_s=round(r["workbench_polled"]))
+                r["workbench_polled"] = log_workbench("workbench_polled", bs, polled)
             results[bs] = r
     summary: dict[str, object] = {"summary": True, "device": str(dev)}
     for bs, r in results.items():

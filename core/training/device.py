@@ -35,10 +35,12 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     return torch.float16
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+def autocast(device: torch.device, dtype: torch.dtype | None,
+             cache: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """`cache=False` for CUDA-graph capture: a cast cached outside the capture would be replayed stale."""
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype, cache_enabled=cache)
 
 
 def device_label(device: torch.device) -> str:

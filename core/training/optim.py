@@ -10,20 +10,25 @@ from torch import nn
 from core.config import OptimConfig, RunConfig, ScheduleConfig
 
 
-def build_optimizer(cfg: OptimConfig, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(cfg: OptimConfig, model: nn.Module, device: torch.device,
+                    capturable: bool = False) -> torch.optim.Optimizer:
+    """`capturable`: the step may be captured in a CUDA graph (its step counters live on the device).
+    It changes no arithmetic: fused Adam ignores the flag, and RMSprop's capturable branch differs
+    only for a tensor learning rate, which the graph alone uses."""
     params = [p for p in model.parameters() if p.requires_grad]
     # fused kernels on CUDA do the whole update in one launch; foreach elsewhere
     fast: dict[str, Any] = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    if cfg.name == "sgd":
+    graph: dict[str, Any] = {"capturable": True} if capturable else {}
+    if cfg.name == "sgd":  # no step counter, nothing to make capturable
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                                weight_decay=cfg.weight_decay, **fast)
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast, **graph)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast, **graph)
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                                   foreach=True)
+                                   foreach=True, **graph)
     raise ValueError(f"unknown optimizer {cfg.name}")
 
 

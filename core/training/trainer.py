@@ -3,13 +3,17 @@
 Data lives on the device and is batched by index (a DataLoader loop is 2-100x
 slower, ../shared/bench/ANCHORS.md); the host syncs only when a callback asks
 for a number. Everything else (logging, stopping, checks) is a callback.
+
+How the steps run is `step_mode_`: "cuda-graph" (the whole step replayed from one
+capture, graphed.py), "eager", or "streaming" (data larger than the GPU stays on
+the host, streaming.py).
 """
 from __future__ import annotations
 
 import logging
 import math
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +25,8 @@ from core.training.callbacks import (
     Callback, CallbackList, EarlyStopping, History, LastGoodWeights, NaNGuard, NonFiniteLoss, clone_state,
 )
 from core.training.device import autocast, autocast_dtype, is_oom, resolve_device
+from core.training.graphed import GraphedStep, capture_step, graph_eligibility, graphs_enabled
+from core.training.streaming import StreamingBatches, stream_reason
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +35,21 @@ _T = TypeVar("_T")
 
 
 class Trainer:
-    """Trains one model for one RunConfig. Attributes ending in _ exist after fit()."""
+    """Trains one model for one RunConfig. Attributes ending in _ exist after fit().
 
-    def __init__(self, config: RunConfig, task: str, callbacks: Iterable[Callback] = ()):
+    cuda_graphs: capture the train step in a CUDA graph where it is safe; None reads the environment
+    variable WORKBENCH_CUDA_GRAPHS (on unless "0"), False always trains eagerly.
+    streaming: keep the data in host memory and stream batches even when it would fit on the device
+    (benchmarks, tests); otherwise that is decided from the data's size and on out-of-memory.
+    """
+
+    def __init__(self, config: RunConfig, task: str, callbacks: Iterable[Callback] = (), *,
+                 cuda_graphs: bool | None = None, streaming: bool = False):
         self.config = config
         self.task = task
         self.extra_callbacks = list(callbacks)
+        self.cuda_graphs = cuda_graphs
+        self.streaming = streaming
         self.stop_training = False
 
     # --- public -----------------------------------------------------------------
@@ -45,17 +60,6 @@ class Trainer:
         self.amp_dtype_ = autocast_dtype(self.device_, cfg.precision)
         self.model_ = model.to(self.device_)
         self.events_: list[str] = []
-        self.X_train_, self.y_train_ = self._to_device(X_train, y_train)
-        self.X_val_, self.y_val_ = self._to_device(X_val, y_val)
-        # r2 from the MSE loss needs the target's variance (targets are standardised, so about 1)
-        self._y_train_var = float(self.y_train_.float().var(unbiased=False)) if len(self.y_train_) > 1 else 1.0
-        self.loss_fn_ = _loss_for(self.task)
-        self.batch_size_ = min(cfg.batch_size, len(self.X_train_))
-        self.eval_batch_ = EVAL_BATCH
-        self.optimizer_ = optim_factory.build_optimizer(self.config.optim, self.model_, self.device_)
-        self.scheduler_ = optim_factory.build_scheduler(self.config.schedule, self.optimizer_, self.config,
-                                                        self._steps_per_epoch())
-        self.scaler_ = torch.amp.GradScaler("cuda") if self.amp_dtype_ is torch.float16 else None
         self.history = History()
         self.early_stopping = EarlyStopping(self._monitor(), cfg.patience) if cfg.early_stopping else None
         self.last_good = LastGoodWeights()
@@ -63,8 +67,26 @@ class Trainer:
         if self.early_stopping:
             builtins.append(self.early_stopping)
         self.callbacks_ = CallbackList(builtins + self.extra_callbacks)
-        self.generator_ = torch.Generator(device=self.X_train_.device).manual_seed(cfg.seed)
+        self._place_data(X_train, y_train, X_val, y_val)
+        # r2 from the MSE loss needs the target's variance (targets are standardised, so about 1)
+        self._y_train_var = float(self.y_train_.float().var(unbiased=False)) if len(self.y_train_) > 1 else 1.0
+        self.loss_fn_ = _loss_for(self.task)
+        self.batch_size_ = min(cfg.batch_size, len(self.X_train_))
+        self.eval_batch_ = EVAL_BATCH
+        self.step_mode_, self.step_mode_reason_ = self._step_mode()
+        self.optimizer_ = optim_factory.build_optimizer(self.config.optim, self.model_, self.device_,
+                                                        capturable=self.step_mode_ == "cuda-graph")
+        self.scheduler_ = optim_factory.build_scheduler(self.config.schedule, self.optimizer_, self.config,
+                                                        self._steps_per_epoch())
+        self.scaler_ = torch.amp.GradScaler("cuda") if self.amp_dtype_ is torch.float16 else None
+        self.graph_: GraphedStep | None = None
+        self._l1_weights = [p for p in self.model_.parameters() if p.dim() > 1] if self.config.optim.l1 > 0 else []
+        # on the training device in every mode, so that streamed and resident runs see the same order
+        self.generator_ = torch.Generator(device=self.device_).manual_seed(cfg.seed)
+        # on-device sums of the epoch: the graph adds into these very tensors, so they are never rebound
         self._nonfinite = torch.zeros((), dtype=torch.bool, device=self.device_)
+        self._loss_sum = torch.zeros((), device=self.device_)
+        self._correct = torch.zeros((), device=self.device_)
         self.epoch_, self.global_step_, self.step_in_epoch_ = 0, 0, 0
         self.best_epoch_: int | None = None
         self.samples_seen_, self.train_seconds_ = 0, 0.0
@@ -143,6 +165,15 @@ class Trainer:
         self.callbacks_.call("on_event", self, message)
 
     # --- the loop ---------------------------------------------------------------
+    def _step_mode(self) -> tuple[str, str]:
+        """How the steps will run, and why: "cuda-graph", "eager" or "streaming"."""
+        graphed, reason = graph_eligibility(self.config, self.device_, self.model_, self.streaming_)
+        if graphed and not graphs_enabled(self.cuda_graphs):
+            graphed, reason = False, "CUDA graphs turned off"
+        mode = "streaming" if self.streaming_ else "cuda-graph" if graphed else "eager"
+        log.info("train step: %s (%s)", mode, reason)
+        return mode, reason
+
     def _steps_per_epoch(self) -> int:
         n, bs = len(self.X_train_), self.batch_size_
         if self.config.train.drop_last:
@@ -165,67 +196,101 @@ class Trainer:
                 self.emit(f"out of memory at batch size {old}: retrying the epoch with batch size {self.batch_size_}")
 
     def _run_epoch(self) -> dict[str, float]:
-        model, opt, loss_fn = self.model_, self.optimizer_, self.loss_fn_
-        model.train()
-        X, y, bs = self.X_train_, self.y_train_, self.batch_size_
-        n = len(X)
-        perm = torch.randperm(n, device=X.device, generator=self.generator_)
+        self.model_.train()
+        n, bs = len(self.X_train_), self.batch_size_
         steps = self._steps_per_epoch()
-        loss_sum = torch.zeros((), device=self.device_)
-        correct = torch.zeros((), device=self.device_)
-        l1 = self.config.optim.l1
-        weights = [p for name, p in model.named_parameters() if p.dim() > 1] if l1 > 0 else []
-        clip = self.config.train.grad_clip
+        if self.step_mode_ == "cuda-graph" and (self.graph_ is None or self.graph_.batch_size != bs):
+            self.graph_ = self._capture_graph(bs)  # before the clock starts: the anchors time replays only
+        perm = torch.randperm(n, device=self.device_, generator=self.generator_)
+        self._loss_sum.zero_()
+        self._correct.zero_()
         per_step_schedule = optim_factory.steps_per_batch(self.scheduler_)
         t0 = time.perf_counter()
         seen = 0
-        for step in range(steps):
-            idx = perm[step * bs:(step + 1) * bs]
-            xb, yb = X[idx], y[idx]
-            if xb.device != self.device_:  # data kept on the host: pinned, overlapped copies
-                xb, yb = xb.to(self.device_, non_blocking=True), yb.to(self.device_, non_blocking=True)
-            with autocast(self.device_, self.amp_dtype_):
-                out = model(xb)
-            loss = loss_fn(out.float(), yb)
-            if weights:
-                loss = loss + l1 * sum(w.abs().sum() for w in weights)
-            opt.zero_grad(set_to_none=True)
-            if self.scaler_ is not None:
-                self.scaler_.scale(loss).backward()
-                self.scaler_.unscale_(opt)
-            else:
-                loss.backward()
-            if clip:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            if self.scaler_ is not None:
-                self.scaler_.step(opt)
-                self.scaler_.update()
-            else:
-                opt.step()
+        for step, rows in enumerate(self._steps(perm, steps, bs)):
             if per_step_schedule:
                 optim_factory.step_scheduler(self.scheduler_)
-            detached = loss.detach()
-            self._nonfinite |= ~torch.isfinite(detached)
-            loss_sum += detached * len(idx)
-            if self.task != "regression":
-                correct += _n_correct(out.detach(), yb, self.task)
-            seen += len(idx)
+            seen += rows
             self.step_in_epoch_ = step + 1
             self.global_step_ += 1
             self.callbacks_.call("on_step_end", self, self.global_step_)
-        train_loss = (loss_sum / max(seen, 1)).item()  # the one sync of the epoch
+        train_loss = (self._loss_sum / max(seen, 1)).item()  # the one sync of the epoch
         elapsed = time.perf_counter() - t0
         self.samples_seen_ += seen
         self.train_seconds_ += elapsed
         if not per_step_schedule:
             optim_factory.step_scheduler(self.scheduler_, None)
-        logs = {"train/loss": train_loss, "lr": opt.param_groups[0]["lr"],
+        logs = {"train/loss": train_loss, "lr": self.optimizer_.param_groups[0]["lr"],
                 "samples_per_s": seen / elapsed if elapsed > 0 else 0.0, "batch_size": float(bs)}
         if self.task == "regression":
             logs["train/r2"] = 1.0 - train_loss / max(float(self._y_train_var), 1e-12)
         else:
-            logs["train/accuracy"] = (correct / max(seen, 1)).item()
+            logs["train/accuracy"] = (self._correct / max(seen, 1)).item()
         return logs
+
+    def _steps(self, perm: torch.Tensor, steps: int, bs: int) -> Iterator[int]:
+        """Takes the epoch's steps one by one, yielding the rows each trained on."""
+        if self.streaming_:
+            feed = StreamingBatches(self.X_train_, self.y_train_, self.device_, bs)
+            for xb, yb in feed.batches(perm.cpu(), steps):  # one copy of the order per epoch
+                self._train_step(xb, yb)
+                yield len(xb)
+            return
+        X, y = self.X_train_, self.y_train_
+        for step in range(steps):
+            idx = perm[step * bs:(step + 1) * bs]
+            if self.graph_ is not None and len(idx) == bs:
+                self.graph_.replay(idx)
+            else:
+                # A short last batch steps eagerly with the same optimizer: its state tensors are the ones
+                # the graph updates in place, so both see every step. zero_grad(set_to_none) hands this step
+                # fresh grads; the graph keeps writing its own grad buffers, which it captured by address.
+                self._train_step(X[idx], y[idx])
+            yield len(idx)
+
+    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor, capturing: bool = False) -> None:
+        """One optimizer step; its loss, correct count and non-finite flag are added up on the device."""
+        model, opt = self.model_, self.optimizer_
+        with autocast(self.device_, self.amp_dtype_, cache=not capturing):
+            out = model(xb)
+        loss = self.loss_fn_(out.float(), yb)
+        if self._l1_weights:
+            loss = loss + self.config.optim.l1 * sum(w.abs().sum() for w in self._l1_weights)
+        opt.zero_grad(set_to_none=True)
+        if self.scaler_ is not None:
+            self.scaler_.scale(loss).backward()
+            self.scaler_.unscale_(opt)
+        else:
+            loss.backward()
+        if self.config.train.grad_clip:
+            # foreach on CUDA: the norm and the scaling stay on the device, no host sync (and capturable)
+            nn.utils.clip_grad_norm_(model.parameters(), self.config.train.grad_clip,
+                                     foreach=True if self.device_.type == "cuda" else None)
+        if self.scaler_ is not None:
+            self.scaler_.step(opt)
+            self.scaler_.update()
+        else:
+            opt.step()
+        detached = loss.detach()
+        self._nonfinite |= ~torch.isfinite(detached)
+        self._loss_sum += detached * len(xb)
+        if self.task != "regression":
+            self._correct += _n_correct(out.detach(), yb, self.task)
+
+    def _capture_graph(self, bs: int) -> GraphedStep | None:
+        self.graph_ = None  # the old batch size's graph frees its memory pool before the new capture
+        try:
+            return capture_step(lambda xb, yb: self._train_step(xb, yb, capturing=True), self.X_train_,
+                                self.y_train_, bs, self.model_, self.optimizer_,
+                                [self._nonfinite, self._loss_sum, self._correct],
+                                follow_lr=self.scheduler_ is not None)
+        except Exception as exc:  # noqa: BLE001 - any failure to capture trains eagerly instead
+            if is_oom(exc):
+                raise  # the epoch retry halves the batch and captures again
+            log.warning("CUDA graph capture failed; training eagerly", exc_info=True)
+            self.step_mode_, self.step_mode_reason_ = "eager", f"capture failed: {type(exc).__name__}"
+            self.emit(f"CUDA graph capture failed ({type(exc).__name__}: {str(exc)[:200]}): training without it")
+            return None
 
     @torch.no_grad()
     def _evaluate_val(self) -> dict[str, float]:
@@ -263,22 +328,32 @@ class Trainer:
         name = self.config.train.monitor or "loss"
         return name if "/" in name else f"val/{name}"
 
-    def _to_device(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def _place_data(self, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> None:
+        """On the device when the data fits; otherwise it stays in host memory and batches stream over."""
+        train, val = self._host_tensors(X_train, y_train), self._host_tensors(X_val, y_val)
+        nbytes = sum(t.nelement() * t.element_size() for t in (*train, *val))
+        reason = "streaming batches from host memory, as asked" if self.streaming else \
+            stream_reason(nbytes, self.device_)
+        if reason is None:
+            try:
+                (self.X_train_, self.y_train_), (self.X_val_, self.y_val_) = \
+                    [(X.to(self.device_), y.to(self.device_)) for X, y in (train, val)]
+            except Exception as exc:  # noqa: BLE001
+                if not is_oom(exc):
+                    raise
+                torch.cuda.empty_cache()
+                reason = "the data does not fit in GPU memory: streaming batches from host memory"
+        self.streaming_ = reason is not None
+        if self.streaming_:
+            (self.X_train_, self.y_train_), (self.X_val_, self.y_val_) = train, val
+            self.emit(reason)
+
+    def _host_tensors(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         X_t = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32)) if not torch.is_tensor(X) else X.float()
         y_np = y if torch.is_tensor(y) else np.array(y)  # a copy: torch needs a writable array
         if self.task == "multiclass":
-            y_t = torch.as_tensor(y_np).long()
-        else:
-            y_t = torch.as_tensor(y_np).float().reshape(-1, 1)
-        try:
-            return X_t.to(self.device_), y_t.to(self.device_)
-        except Exception as exc:  # noqa: BLE001
-            if not is_oom(exc):
-                raise
-            # larger than the GPU: keep it in pinned host memory and copy batches over
-            torch.cuda.empty_cache()
-            self.events_.append("the data does not fit in GPU memory: streaming batches from pinned host memory")
-            return X_t.pin_memory(), y_t.pin_memory()
+            return X_t, torch.as_tensor(y_np).long()
+        return X_t, torch.as_tensor(y_np).float().reshape(-1, 1)
 
 
 def _loss_for(task: str) -> nn.Module:
