@@ -131,6 +131,11 @@ class RunManager:
                 [sys.executable, "-m", "core.runs.worker", str(self.store.workspace), run_id],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # A session of its own: Linux's autogroup scheduler then shares the CPU between the run and
+                # the app (and a local browser) as groups, not thread by thread, so a browser's dozens of
+                # threads cannot starve a one-thread run. Ctrl-C reaches the app only; the worker sees
+                # its parent gone and ends the run as interrupted.
+                start_new_session=True,
             )
 
     def wait(self, run_id: str, timeout_s: float = 120.0) -> Any:
