@@ -103,3 +103,13 @@ def test_result_cards_put_the_telling_metrics_first(engine) -> None:
     assert cards[0] == ("accuracy", "0.951") and [c[0] for c in cards][1:3] == ["F1 (macro)", "ROC AUC"]
     assert len(cards) == 4
     assert result_cards(store.get(store.create_run({"data": {}}))) == []
+
+
+def test_the_stats_row_says_how_the_steps_run_where_it_is_not_plain() -> None:
+    from workbench.ui.live import progress_stats
+
+    def device(mode):
+        return dict(progress_stats({"device": "cuda:0", "step_mode": mode}))["Device"]
+    assert device("cuda-graph") == "cuda:0 · CUDA graph"
+    assert device("streaming") == "cuda:0 · streamed from host memory"
+    assert device("eager") == device(None) == "cuda:0"

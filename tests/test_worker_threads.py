@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.runs.worker import cpu_threads
+from core.training.device import cpu_threads
 
 
 @pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (4, 3), (16, 15)])

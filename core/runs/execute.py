@@ -119,7 +119,7 @@ def _finish(store: RunStore, run_id: str, run_dir: Path, config: RunConfig, prep
     return {
         "metrics": metrics, "duration_s": time.time() - trainer.start_time_,
         "samples_per_s": trainer.samples_per_s_, "epochs_run": trainer.epoch_, "best_epoch": trainer.best_epoch_,
-        "batch_size": trainer.batch_size_, "n_parameters": count_parameters(trainer.model_),
+        "step_mode": trainer.step_mode_, "step_mode_reason": trainer.step_mode_reason_, "batch_size": trainer.batch_size_, "n_parameters": count_parameters(trainer.model_),
         "n_features": int(prepared.X["train"].shape[1]), "rows": {k: int(len(v)) for k, v in prepared.y.items()},
         "data_hash": prepared.ref.sha256, "gpu_mem_mb": memory_mb(trainer.device_),
         "classes": list(prepared.schema.classes or []),

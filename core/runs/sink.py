@@ -67,5 +67,5 @@ class StoreLogger(Callback):
             "eta_s": elapsed * (1 - fraction) / fraction if fraction > 0 else None,
             "samples_per_s": trainer.samples_per_s_ or live_rate, "batch_size": trainer.batch_size_,
             "gpu_mem_mb": memory_mb(trainer.device_), "device": str(trainer.device_),
-            "events": self.events[-20:],
+            "step_mode": trainer.step_mode_, "events": self.events[-20:],
         }

@@ -18,20 +18,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def cpu_threads(cores: int | None = None) -> int:
-    """Intra-op threads for a run: every core but one, which stays with the app and its browser.
-
-    On 2 cores one thread also trains the zoo's small models faster than two (digits MLP, batch
-    32: 28.7k vs 16.9k samples/s while the app was in use), since two threads wait on each
-    other whenever anything else runs. WORKBENCH_CPU_THREADS overrides.
-    """
-    wanted = os.environ.get("WORKBENCH_CPU_THREADS", "").strip()
-    if wanted.isdigit() and int(wanted) > 0:
-        return int(wanted)
-    return max(1, (cores or os.cpu_count() or 1) - 1)
-
-
 def main(argv: list[str] | None = None) -> int:
+    import torch
+
     args = argv if argv is not None else sys.argv[1:]
     workspace, run_id = Path(args[0]), args[1]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -39,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.runs.execute import execute_run
     from core.runs.store import RunStore
     from core.training.callbacks import StopCheck
+    from core.training.device import cpu_threads
     from core.tuning.cv import fold_split  # a cross-validation fold trains on its own split
-    import torch
 
     torch.set_num_threads(cpu_threads())
 

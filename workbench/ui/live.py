@@ -78,6 +78,10 @@ def main_metric(task: str | None) -> str:
     return "r2" if task == "regression" else "accuracy"
 
 
+# how the steps run, where it is not the plain eager loop (core.training.trainer.step_mode_)
+STEP_MODES = {"cuda-graph": " · CUDA graph", "streaming": " · streamed from host memory"}
+
+
 def progress_stats(progress: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) pairs for the running run's stats row (the epoch is on the progress bar)."""
     rate = progress.get("samples_per_s")
@@ -86,7 +90,7 @@ def progress_stats(progress: dict[str, Any]) -> list[tuple[str, str]]:
         ("Time left", format_duration(eta) if eta is not None else "estimating"),
         ("Samples / s", f"{rate:,.0f}" if rate else "–"),
         ("Batch size", str(progress.get("batch_size", "–"))),
-        ("Device", str(progress.get("device", "–"))),
+        ("Device", str(progress.get("device", "–")) + STEP_MODES.get(progress.get("step_mode"), "")),
     ]
     if progress.get("gpu_mem_mb") is not None:
         stats.append(("GPU memory", f"{progress['gpu_mem_mb']:,.0f} MB"))
