@@ -143,3 +143,26 @@ def test_curves_figure_overlays_runs_and_splits():
     assert list(fig.data[0].x) == [0, 1, 2, 3]
     assert len(curves_figure(history, "accuracy", None).data) == 4
     assert len(curves_figure(history.iloc[0:0], "loss", None).data) == 0  # empty history: empty figure
+
+
+def test_a_long_curve_is_thinned_but_keeps_its_ends_and_extremes() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from core.evaluation.plots import curves_figure, thin_curve
+
+    rng = np.random.default_rng(0)
+    epochs = np.arange(1, 20_001)
+    values = 1 / np.sqrt(epochs) + rng.normal(0, 0.01, len(epochs))
+    values[12_345] = 5.0  # a spike
+    part = pd.DataFrame({"epoch": epochs, "value": values})
+    thin = thin_curve(part, 600)
+    assert len(thin) <= 602
+    assert thin["epoch"].iloc[0] == 1 and thin["epoch"].iloc[-1] == 20_000
+    assert thin["value"].max() == 5.0 and thin["value"].min() == values.min()
+    assert thin["epoch"].is_monotonic_increasing
+    assert thin_curve(part.head(50), 600).equals(part.head(50))  # short lines are drawn whole
+
+    history = part.assign(run_id="r", split="train", name="loss")
+    fig = curves_figure(history, "loss")
+    assert len(fig.data[0].x) == len(thin)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -109,14 +110,34 @@ def residuals_figure(res: Mapping[str, Any]) -> go.Figure:
     return _layout(fig, "Residuals", "Predicted value", "Residual (true - predicted)", showlegend=False)
 
 
+CURVE_POINTS = 600  # per line: more is invisible on a chart, and costs the browser each live refresh
+
+
+def thin_curve(part: pd.DataFrame, max_points: int = CURVE_POINTS) -> pd.DataFrame:
+    """At most about `max_points` rows of one epoch-sorted line, keeping its shape: the first and
+    last epochs and, in each of max_points/2 equal runs of epochs, the lowest and highest value
+    (spikes and the best epoch stay visible, which plain striding would drop)."""
+    if len(part) <= max_points:
+        return part
+    buckets = np.arange(len(part)) * (max_points // 2) // len(part)
+    values = pd.to_numeric(part["value"], errors="coerce").to_numpy()
+    keep = np.zeros(len(part), dtype=bool)
+    keep[[0, -1]] = True
+    frame = pd.DataFrame({"bucket": buckets, "value": values})
+    for column in (frame.groupby("bucket")["value"].idxmin(), frame.groupby("bucket")["value"].idxmax()):
+        keep[column.dropna().astype(int).to_numpy()] = True
+    return part[keep]
+
+
 def curves_figure(
-    history: pd.DataFrame, metric: str, runs: Mapping[str, str] | None = None
+    history: pd.DataFrame, metric: str, runs: Mapping[str, str] | None = None, max_points: int = CURVE_POINTS
 ) -> go.Figure:
     """Learning curves of one metric: a colour per run, solid train, dashed val.
 
     `history` has columns run_id, epoch, split, name, value (metric rows from
     the run store). `runs` maps run_id -> legend label and fixes which runs
-    are drawn and in what order; None draws every run under its id.
+    are drawn and in what order; None draws every run under its id. A line
+    longer than `max_points` epochs is thinned (thin_curve).
     """
     rows = history[history["name"] == metric]
     if runs is None:
@@ -135,6 +156,7 @@ def curves_figure(
             )
             if part.empty:
                 continue
+            part = thin_curve(part, max_points)
             fig.add_trace(go.Scatter(
                 x=part["epoch"].tolist(), y=part["value"].tolist(), mode="lines",
                 line={"color": color, "dash": dash}, legendgroup=str(run_id),
@@ -145,4 +167,5 @@ def curves_figure(
 
 __all__ = [
     "confusion_figure", "roc_figure", "pr_figure", "calibration_figure", "residuals_figure", "curves_figure",
+    "thin_curve",
 ]
