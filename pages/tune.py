@@ -17,7 +17,9 @@ from workbench.ui.common import format_metric, page_link, status_label, user_err
 from workbench.ui.forms import build_config
 
 SELECTED = "tune_study"
-PREFIX = "tune_"
+# The new-search form's widget keys, kept across page changes. Only settable widgets may carry it:
+# buttons and charts refuse a value put back into session state.
+PREFIX = "tune_form_"
 
 engine = get_engine()
 st.title("Tune")
@@ -69,7 +71,7 @@ with st.expander("New search", expanded=not studies, icon=":material/add:"):
         base = build_config(form_values)
     fixed_now = current_values(base) if base else {}
     space, fixed = tune_views.space_inputs(kind, fixed_now, PREFIX)
-    if st.button("Start search", type="primary", icon=":material/play_arrow:", key=f"{PREFIX}start",
+    if st.button("Start search", type="primary", icon=":material/play_arrow:", key="tune_start",
                  disabled=base is None):
         with user_errors():
             config = apply_values(base, fixed)
@@ -95,7 +97,7 @@ labels = {r.run_id: f"{r.name} · {r.model} on {r.dataset} · {time.strftime('%d
           for r in studies}
 current = st.session_state.get(SELECTED)
 picked = st.selectbox("Study", ids, index=ids.index(current) if current in ids else 0, format_func=labels.get,
-                      key=f"{PREFIX}picked")
+                      key="tune_picked")
 st.session_state[SELECTED] = picked
 record = engine.store.get(picked)
 spec = study_spec(record)
@@ -113,7 +115,7 @@ st.caption("Searching: " + " · ".join(f"{p.label or p.name} {p.describe()}" for
 
 actions = iter(st.columns([1.3, 1.1, 1.1, 2.5]))
 if best and next(actions).button("Train best config", type="primary", icon=":material/model_training:",
-                                 key=f"{PREFIX}best"):
+                                 key="tune_best"):
     with user_errors():
         run_id = submit_best(engine, picked)
         state.remember_run(st.session_state, run_id)
@@ -124,11 +126,11 @@ if best:
         st.json(best["params"])
         st.code(tune_views.best_yaml(best), language="yaml")
 if record.status in ACTIVE:
-    if next(actions).button("Stop search", icon=":material/stop:", key=f"{PREFIX}stop"):
+    if next(actions).button("Stop search", icon=":material/stop:", key="tune_stop"):
         stop_study(engine, picked)
         st.toast("Stopping: the running trial ends and the study keeps what it found.")
 elif can_resume(record):
-    if next(actions).button("Resume", icon=":material/play_arrow:", key=f"{PREFIX}resume"):
+    if next(actions).button("Resume", icon=":material/play_arrow:", key="tune_resume"):
         with user_errors():
             resume_study(engine, picked)
             background.start(engine, picked)

@@ -24,14 +24,14 @@ def test_empty_workspace_shows_the_search_form():
     assert not at.exception
     assert [b.label for b in at.button] == ["Start search"]
     assert {"Trials", "Epochs per trial (fixed)"} <= {n.label for n in at.number_input}
-    assert at.checkbox(key="tune_mlp_lr_on").value is True  # learning rate is searched by default
+    assert at.checkbox(key="tune_form_mlp_lr_on").value is True  # learning rate is searched by default
     assert any("No search yet" in i.value for i in at.info)
 
 
 def test_nothing_to_search_is_a_readable_error_and_no_study():
     at = page()
     for name in tune_views.DEFAULT_SEARCHED:
-        at.checkbox(key=f"tune_mlp_{name}_on").uncheck()
+        at.checkbox(key=f"tune_form_mlp_{name}_on").uncheck()
     at.run()
     at.button(key="tune_start").click().run()
     assert not at.exception
