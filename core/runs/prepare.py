@@ -52,6 +52,11 @@ def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None
     if blocking:
         raise DataError(f"{blocking[0].message} {blocking[0].advice}".strip())
     check_model_fits(config.model.kind, schema)
+    # what the Data page warned about goes with the run, so it is seen where the results are read;
+    # a column the run leaves out (an ID, a constant) is no longer its problem
+    used = {*schema.features, d.target}
+    warnings += [f"data check: {c.message}" for c in checks
+                 if c.level == "warning" and (c.column is None or str(c.column) in used)]
     y_raw = frame[d.target]
     split = split or split_indices(y_raw.to_numpy(), schema.task, d.val_fraction, d.test_fraction, config.train.seed)
     pre = Preprocessor(schema).fit(frame.iloc[split.train])
