@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.data import run_checks
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from core.data import run_checks
 from core.runs.execute import execute_run
 
 
