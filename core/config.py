@@ -6,6 +6,7 @@ writes one. Same config + same seed + same device = same result.
 from __future__ import annotations
 
 
+import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,7 +19,9 @@ TASKS = ("binary", "multiclass", "regression")
 ROLES = ("numeric", "categorical", "ignore")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # plus "cuda:N", one GPU of several (device_problem)
+# no leading zeros: "cuda:01" and "cuda:1" would otherwise be two queues for one GPU
+_ONE_GPU = re.compile(r"cuda:(0|[1-9][0-9]*)")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -84,6 +87,7 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         d, o, s, t = self.data, self.optim, self.schedule, self.train
+        bad_device = device_problem(t.device)
         checks = [
             (bool(d.source), "data.source is empty"),
             (bool(d.target), "data.target is empty"),
@@ -97,7 +101,7 @@ class RunConfig:
             (s.name in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {s.name!r}"),
             (t.epochs >= 1, "epochs must be >= 1"),
             (t.batch_size >= 1, "batch size must be >= 1"),
-            (t.device in DEVICES, f"device must be one of {DEVICES}, got {t.device!r}"),
+            (bad_device is None, bad_device or ""),
             (t.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {t.precision!r}"),
         ]
         for ok, message in checks:
@@ -158,6 +162,15 @@ class RunConfig:
         return replace(self, **changes).validate()
 
 
+def device_problem(name: object) -> str | None:
+    """Why `name` is no device a run can ask for, or None. Whether that GPU exists is the trainer's
+    question (resolve_device): a config written on one machine stays valid on another."""
+    if name in DEVICES or (isinstance(name, str) and _ONE_GPU.fullmatch(name)):
+        return None
+    return ("device must be auto, cpu, cuda (the default GPU), cuda:N (GPU number N: cuda:0, cuda:1, ...) "
+            f"or mps, got {name!r}")
+
+
 def _build(kind: type, raw: Mapping[str, Any]) -> Any:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"section for {kind.__name__} must be a mapping")
@@ -200,4 +213,5 @@ def config_diff(configs: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
 __all__ = [
     "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "RunConfig",
     "flatten", "config_diff", "TASKS", "ROLES", "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS",
+    "device_problem",
 ]

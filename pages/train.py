@@ -10,8 +10,8 @@ from core.tuning.cv import submit_cv
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds
 from workbench.ui import state as ui_state
-from workbench.ui.common import device_line, md_escape, page_link
-from workbench.ui.forms import build_config, config_to_cli, hyperparam_inputs, monitor_choices
+from workbench.ui.common import md_escape, page_link
+from workbench.ui.forms import build_config, config_to_cli, device_options, hyperparam_inputs, monitor_choices
 from workbench.ui.live import follow_open_request, live_panel
 from workbench.ui.tune_views import draw_cv
 
@@ -145,13 +145,11 @@ with train_col:
     values["grad_clip"] = st.number_input("Gradient clipping (0 = off)", min_value=0.0, max_value=1e6, step=0.5,
                                           **kw("grad_clip", value=0.0),
                                           help="Caps the size of each update; steadies unstable training.")
-    devices = available_devices()
-    device_options = {"auto": "Automatic (the GPU if there is one)"}
-    for d in devices:  # RunConfig names a device kind; with several GPUs the first is used
-        device_options.setdefault(d["id"], device_line(d))
-    keep_if_valid("device", device_options)
-    values["device"] = st.selectbox("Device", list(device_options), key=f"{P}device",
-                                    format_func=lambda d: device_options[d])
+    devices = device_options(available_devices())
+    keep_if_valid("device", devices)
+    values["device"] = st.selectbox("Device", list(devices), key=f"{P}device", format_func=lambda d: devices[d],
+                                    help="Runs on different GPUs train at the same time; "
+                                         "runs on one device one after another.")
     values["precision"] = st.selectbox("Precision", PRECISIONS, key=f"{P}precision",
                                        format_func=lambda p: PRECISION_LABELS[p])
     st.caption("Mixed precision (bf16, fp16) only applies on a CUDA GPU; on the CPU a run trains in fp32.")

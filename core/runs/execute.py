@@ -95,8 +95,10 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
 
 
 def _device_name(config: RunConfig) -> str:
+    """Named as the finished run will be (device_label), so a run stopped or failed part-way still says
+    which GPU of several it was on."""
     try:
-        return str(resolve_device(config.train.device))
+        return device_label(resolve_device(config.train.device))
     except WorkbenchError:
         return config.train.device
 

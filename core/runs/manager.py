@@ -1,4 +1,8 @@
-"""RunManager: queues runs per device and trains each in its own worker process."""
+"""RunManager: queues runs per device and trains each in its own worker process.
+
+One queue per concrete device ("cuda:0", "cuda:1", "mps", "cpu"): runs on different GPUs train
+at the same time, runs on one GPU one after another.
+"""
 from __future__ import annotations
 
 import logging
@@ -28,7 +32,9 @@ class _Worker:
 
 
 class RunManager:
-    """Starts queued runs when their device has a free slot (default: one run at a time per device)."""
+    """Starts queued runs when their device has a free slot (default: one run at a time per device).
+
+    `slots` by queue ("cuda:1": 2) or by kind ("cuda": 2, for every GPU)."""
 
     def __init__(self, store: RunStore, catalog: Catalog, slots: dict[str, int] | None = None, poll_s: float = 0.2):
         self.store, self.catalog = store, catalog
@@ -51,7 +57,8 @@ class RunManager:
             config = config.evolve(data={"content_hash": ref.sha256})
         run_id = self.store.create_run(config.to_dict(), name=name or config.name, task=config.data.task,
                                        model=config.model.kind, dataset=ref.name, parent_id=parent_id, tags=tags,
-                                       progress={"owner_pid": os.getpid(), "queue_device": _queue_of(config)})
+                                       progress={"owner_pid": os.getpid(),
+                                                 "queue_device": queue_of(config, _gpu_count(), _has_mps())})
         self._wake.set()
         return run_id
 
@@ -119,9 +126,12 @@ class RunManager:
             device = run.progress.get("queue_device", "cpu")
             with self._lock:
                 busy = sum(1 for w in self._workers.values() if w.device == device)
-                if busy >= self.slots.get(device, 1):
+                if busy >= self._slots_of(device):
                     continue
                 self._workers[run.run_id] = _Worker(run.run_id, device, self._spawn(run.run_id))
+
+    def _slots_of(self, device: str) -> int:
+        return self.slots.get(device, self.slots.get(device.partition(":")[0], 1))
 
     def _spawn(self, run_id: str) -> subprocess.Popen[bytes]:
         log_path = self.store.run_dir(run_id) / "worker.log"
@@ -149,9 +159,27 @@ class RunManager:
         raise TimeoutError(f"run {run_id} did not finish within {timeout_s:.0f} s")
 
 
-def _queue_of(config: RunConfig) -> str:
-    if config.train.device != "auto":
-        return config.train.device
-    if torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
+def queue_of(config: RunConfig, n_gpus: int, has_mps: bool = False) -> str:
+    """The queue a run waits in: the device it will train on, as resolve_device will pick it.
+
+    "cuda" and "auto" are the default GPU, cuda:0, so they share its queue with "cuda:0" runs.
+    "auto" does not go to the GPU with the most free memory: the worker resolves "auto" itself
+    (to the default GPU), so another queue would not move the run, and free memory at submit
+    time says little about the moment it starts; a fixed GPU also keeps "same config, same
+    device, same result". Pick a GPU by name to spread runs over several.
+    """
+    device = config.train.device
+    if device == "auto":
+        device = "cuda" if n_gpus else "mps" if has_mps else "cpu"
+    if device == "cuda" and n_gpus:
+        return "cuda:0"
+    return device  # no CUDA: a "cuda" run fails at once in its worker, with the reason
+
+
+def _gpu_count() -> int:
+    # device_count asks NVML where it can: the app process creates no CUDA context for queueing
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _has_mps() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()

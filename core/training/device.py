@@ -7,22 +7,46 @@ from typing import Any
 
 import torch
 
+from core.config import device_problem
 from core.errors import ConfigError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """auto: cuda > mps > cpu. A forced device that is missing is a clear error."""
+    """auto: cuda (the default GPU) > mps > cpu; "cuda:N": GPU number N. A forced device that is missing
+    is a clear error, raised before anything is put on it."""
+    problem = device_problem(name)
+    if problem:
+        raise ConfigError(problem)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _has_mps():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available here; use --device auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} was asked for but no CUDA GPU is available here; "
+                              "use --device auto or cpu")
+        index = name.partition(":")[2]
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            known = "cuda:0" if count == 1 else f"cuda:0..cuda:{count - 1}"
+            raise ConfigError(f"device {name!r} was asked for but this machine has {count} GPU(s): {known}")
+    if name == "mps" and not _has_mps():
         raise ConfigError("device 'mps' was asked for but Apple's MPS is not available here; use --device auto or cpu")
     return torch.device(name)
+
+
+def _has_mps() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def on_device(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """Makes `device` the current GPU: work that takes no device (a capture stream, a capability query)
+    otherwise lands on GPU 0 while the run trains on cuda:1."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.cuda.device(device)
 
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
@@ -30,7 +54,9 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     if precision == "fp32" or device.type != "cuda":
         return None
     if precision == "bf16":
-        if not torch.cuda.is_bf16_supported():
+        with on_device(device):  # the question is asked of the current GPU; several may differ
+            supported = torch.cuda.is_bf16_supported()
+        if not supported:
             raise ConfigError("this GPU does not support bf16; choose fp16 or fp32")
         return torch.bfloat16
     return torch.float16
@@ -45,9 +71,14 @@ def autocast(device: torch.device, dtype: torch.dtype | None,
 
 
 def device_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    return device.type
+    """What a run record shows: 'cuda:NVIDIA H100', or 'cuda:1 (NVIDIA H100)' when there are several GPUs."""
+    if device.type != "cuda":
+        return device.type
+    name = torch.cuda.get_device_name(device)
+    if torch.cuda.device_count() > 1:
+        index = torch.cuda.current_device() if device.index is None else device.index
+        return f"cuda:{index} ({name})"
+    return f"cuda:{name}"
 
 
 def memory_mb(device: torch.device) -> float | None:
@@ -65,7 +96,7 @@ def available_devices() -> list[dict[str, Any]]:
             free, total = torch.cuda.mem_get_info(i)
             out.append({"id": "cuda", "index": i, "name": torch.cuda.get_device_name(i),
                         "free_gb": free / 2**30, "total_gb": total / 2**30})
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _has_mps():
         out.append({"id": "mps", "name": "Apple GPU (MPS)", "free_gb": None, "total_gb": None})
     threads = cpu_threads()
     out.append({"id": "cpu", "name": f"CPU ({threads} thread{'s' if threads > 1 else ''})", "free_gb": None,

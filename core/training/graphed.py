@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from core.config import RunConfig
+from core.training.device import on_device
 
 # as in the anchor and torch's docs: lazy optimizer state and cuBLAS workspaces exist before the capture
 WARMUP_STEPS = 3
@@ -97,28 +98,32 @@ def capture_step(step: Callable[[torch.Tensor, torch.Tensor], None], X: torch.Te
     lrs = [torch.tensor(float(g["lr"]), dtype=torch.float32, device=device)
            for g in optimizer.param_groups] if follow_lr else []
     graph = torch.cuda.CUDAGraph()
-    main = torch.cuda.current_stream(device)
-    try:
-        with preserved(model, optimizer, extra, device), _lr_as_tensors(optimizer, lrs):
-            side = torch.cuda.Stream(device)
-            side.wait_stream(main)
-            with torch.cuda.stream(side), warnings.catch_warnings():
-                # capturable optimizers warn on their first uncaptured step; the warm-up is meant to be one
-                warnings.filterwarnings("ignore", message=".*capturable=True.*")
-                for _ in range(WARMUP_STEPS):
-                    step(X[static_idx], y[static_idx])
-            main.wait_stream(side)
-            # the captured backward then allocates the grads from the graph's pool and writes them afresh
-            optimizer.zero_grad(set_to_none=True)
-            try:
-                with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                    step(X[static_idx], y[static_idx])
-            finally:
-                # a failed capture_end skips leaving the capture stream; the restore must run on `main`
-                torch.cuda.set_stream(main)
-    except BaseException:
-        optimizer.zero_grad(set_to_none=True)  # drop grads that point into the failed capture's pool
-        raise
+    # With that GPU current: torch.cuda.graph syncs and frees the current device, and a capture stream
+    # of its own choosing would be a process-wide one made on whichever GPU was current the first time.
+    with on_device(device):
+        main = torch.cuda.current_stream(device)
+        try:
+            with preserved(model, optimizer, extra, device), _lr_as_tensors(optimizer, lrs):
+                side = torch.cuda.Stream(device)
+                side.wait_stream(main)
+                with torch.cuda.stream(side), warnings.catch_warnings():
+                    # capturable optimizers warn on their first uncaptured step; the warm-up is meant to be one
+                    warnings.filterwarnings("ignore", message=".*capturable=True.*")
+                    for _ in range(WARMUP_STEPS):
+                        step(X[static_idx], y[static_idx])
+                main.wait_stream(side)
+                # the captured backward then allocates the grads from the graph's pool and writes them afresh
+                optimizer.zero_grad(set_to_none=True)
+                try:
+                    with torch.cuda.graph(graph, stream=torch.cuda.Stream(device),
+                                          capture_error_mode="thread_local"):
+                        step(X[static_idx], y[static_idx])
+                finally:
+                    # a failed capture_end skips leaving the capture stream; the restore must run on `main`
+                    torch.cuda.set_stream(main)
+        except BaseException:
+            optimizer.zero_grad(set_to_none=True)  # drop grads that point into the failed capture's pool
+            raise
     return GraphedStep(graph, static_idx, batch_size, optimizer, lrs)
 
 

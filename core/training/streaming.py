@@ -12,6 +12,8 @@ from typing import Iterator
 
 import torch
 
+from core.training.device import on_device
+
 # Stream when the data would take more than this share of the free GPU memory: the model,
 # its activations, the optimizer state and the evaluation need the rest.
 MAX_SHARE_OF_FREE = 0.5
@@ -46,8 +48,9 @@ class StreamingBatches:
     def __init__(self, X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int):
         self.X, self.y, self.device, self.batch_size = X, y, device, batch_size
         self.cuda = device.type == "cuda"
-        self._staging = [(_buffer(X, batch_size, pin=self.cuda), _buffer(y, batch_size, pin=self.cuda))
-                         for _ in range(SLOTS)]
+        with on_device(device):  # pinned memory belongs to the current GPU's context: the run's, not GPU 0's
+            self._staging = [(_buffer(X, batch_size, pin=self.cuda), _buffer(y, batch_size, pin=self.cuda))
+                             for _ in range(SLOTS)]
         if self.cuda:
             self._copy_stream = torch.cuda.Stream(device)
             self._on_device = [(torch.empty_like(xs, device=device), torch.empty_like(ys, device=device))

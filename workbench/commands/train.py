@@ -9,11 +9,22 @@ import sys
 import time
 from typing import Any
 
-from core.config import OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, RunConfig
+from core.config import OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, RunConfig, device_problem
 from core.engine import Engine
 from core.errors import ConfigError
 from core.runs.execute import execute_run
 from core.training.callbacks import Callback
+from core.training.device import resolve_device
+
+DEVICE_HELP = "auto (default: a GPU if there is one), cpu, cuda (the default GPU), cuda:N (GPU number N) or mps"
+
+
+def device_arg(value: str) -> str:
+    """`--device`, checked by the config's own rule: the flag and a run.yaml say the same thing."""
+    problem = device_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def add_data_arguments(p: argparse.ArgumentParser, config_help: str) -> None:
@@ -37,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     p.add_argument("--no-early-stopping", action="store_true")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--seed", type=int)
     p.add_argument("--name", help="a name for the run")
@@ -121,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
               f"(hash {ref.sha256[:12]}, config says {config.data.content_hash[:12]}); results will differ",
               file=sys.stderr)
     config = config.evolve(data={"content_hash": ref.sha256})
+    resolve_device(config.train.device)  # a GPU this machine lacks is bad input, not a failed run
     if args.cv is not None:
         return _run_cv(args, engine, config)
     run_id = engine.store.create_run(config.to_dict(), name=config.name, task=config.data.task,

@@ -15,7 +15,8 @@ from typing import Any
 from core.config import OPTIMIZERS
 from core.engine import Engine
 from core.errors import ConfigError
-from workbench.commands.train import add_data_arguments, config_from_args
+from core.training.device import resolve_device
+from workbench.commands.train import DEVICE_HELP, add_data_arguments, config_from_args, device_arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     p.add_argument("--no-early-stopping", action="store_true")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     p.add_argument("--seed", type=int, help="seeds both the trials and Optuna's sampler")
     p.add_argument("--name", help="the study's name (default: tune-MODEL-DATA)")
     p.add_argument("--resume", metavar="STUDY", help="continue a stopped or interrupted study (its name or run id)")
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         study_name, args.name = args.name, None  # --name names the study, not each trial's config
         config = config_from_args(args)
+        resolve_device(config.train.device)  # before any trial: each would fail on a GPU this machine lacks
         space = parse_search(args.search, config.model.kind) if args.search else default_search(config.model.kind)
         if not space:
             raise ConfigError(f"{config.model.kind} has nothing to search by default; pass --search lr, for example")

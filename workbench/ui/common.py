@@ -143,3 +143,9 @@ def device_line(device: dict[str, Any]) -> str:
     if device.get("free_gb") is not None:
         return f"{device['name']} — {device['free_gb']:.1f} of {device['total_gb']:.1f} GB free"
     return str(device["name"])
+
+
+def gpu_option(device: dict[str, Any]) -> str:
+    """One GPU of several in a device select: 'GPU 1: NVIDIA H100 (70 GB free)'."""
+    free = f" ({device['free_gb']:.0f} GB free)" if device.get("free_gb") is not None else ""
+    return f"GPU {device['index']}: {device['name']}{free}"

@@ -13,6 +13,7 @@ import streamlit as st
 from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig, TrainConfig
 from core.errors import ConfigError
 from core.models import HyperParam, model_spec, resolve_params
+from workbench.ui.common import device_line, gpu_option
 
 # Every key build_config reads, with the value the form starts from.
 FORM_DEFAULTS: dict[str, Any] = {
@@ -70,6 +71,22 @@ def _build_config(v: dict[str, Any]) -> RunConfig:
         name=name,
     )
     return config.validate()
+
+
+def device_options(devices: list[dict[str, Any]]) -> dict[str, str]:
+    """The Device select, config value -> label, from available_devices(). With several GPUs each is an
+    option of its own ("cuda:1"), so runs can be spread over them; with one, "cuda" as always."""
+    gpus = [d for d in devices if d["id"] == "cuda"]
+    if len(gpus) > 1:
+        options = {"auto": "Automatic (GPU 0)"}
+        options.update({f"cuda:{d['index']}": gpu_option(d) for d in gpus})
+    else:
+        options = {"auto": "Automatic (the GPU if there is one)"}
+        options.update({"cuda": device_line(d) for d in gpus})
+    for d in devices:
+        if d["id"] != "cuda":
+            options.setdefault(d["id"], device_line(d))
+    return options
 
 
 def config_to_cli(config: RunConfig) -> str:
