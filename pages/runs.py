@@ -19,9 +19,7 @@ TICKED = "_runs_ticked"  # run ids ticked in the table as last drawn
 SIGNATURE = "_runs_signature"  # (run_id, status) of every run at the last full rerun
 DRAWN = "_runs_drawn_selection"  # SELECTED at the last full rerun
 FLASH = "_runs_flash"
-REFRESH_S = 2.0  # while a run is queued or training: the selected runs' numbers and curves
-TABLE_REFRESH_S = 5.0  # the table of every run (status, best value, time) while one trains: each redraw
-# re-sends and re-renders every row, in every open session, so it moves at the pace of epochs, not seconds
+REFRESH_S = 2.0  # while a run is queued or training
 IDLE_REFRESH_S = 10.0  # otherwise: still notice runs started elsewhere (another tab, the CLI)
 
 engine = get_engine()
@@ -309,7 +307,7 @@ models = f_model.multiselect("Model", sorted({r.model or "" for r in all_runs} -
 text = f_text.text_input("Search", key="runs_f_text", placeholder="name, tag, id...")
 
 live = any(r.status in ACTIVE for r in all_runs)
-st.fragment(runs_table, run_every=TABLE_REFRESH_S if live else IDLE_REFRESH_S)(statuses, datasets, models, text)
+st.fragment(runs_table, run_every=REFRESH_S if live else IDLE_REFRESH_S)(statuses, datasets, models, text)
 
 labels = compare.run_labels(all_runs)
 if st.session_state.get(PICKER) != selected:
