@@ -6,7 +6,7 @@ stop check attached), on the anchor workload of ../shared/bench/ANCHORS.md: an M
 loops are imported from the anchors script and run in the same process.
 
 Prints one JSON line per measurement and, last, a summary with the ratios. Each workbench
-line says how the Trainer stepped (`step_mode`: cuda-graph, eager or streaming; `graphed`).
+line says how the Trainer stepped (`step_mode`: cuda-graph, eager, streaming-cuda-graph or streaming; `graphed`).
   python bench/train_speed.py --device cuda          # the full measurement
   python bench/train_speed.py --device cuda --stream # the same with batches streamed from host memory
   python bench/train_speed.py --quick                # CPU, under a minute on 2 cores
@@ -68,7 +68,7 @@ def train_workbench(X, y, device: str, bs: int, epochs: int, store: RunStore, pr
 
 def log_workbench(loop: str, bs: int, trainer: Trainer) -> float:
     log(loop=loop, bs=bs, samples_per_s=round(trainer.samples_per_s_), step_mode=trainer.step_mode_,
-        graphed=trainer.step_mode_ == "cuda-graph")
+        graphed=trainer.graphed_)
     return trainer.samples_per_s_
 
 

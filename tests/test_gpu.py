@@ -103,6 +103,6 @@ def test_data_larger_than_the_gpu_trains_by_streaming():
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
-    assert trainer.step_mode_ == "streaming", (trainer.step_mode_reason_, trainer.events_)
+    assert trainer.step_mode_ == "streaming-cuda-graph", (trainer.step_mode_reason_, trainer.events_)
     assert any("streaming" in e for e in trainer.events_), trainer.events_
     assert trainer.history_[-1]["val/accuracy"] > 0.5

@@ -86,10 +86,8 @@ def test_eligibility(changes: dict, device: torch.device, ok: bool, why: str) ->
     assert decided is ok and why in reason
 
 
-def test_eligibility_refuses_streaming_unknown_layers_and_host_side_batchnorm() -> None:
+def test_eligibility_refuses_unknown_layers_and_host_side_batchnorm() -> None:
     config = run_config()
-    mlp = build_model("mlp", {"hidden_sizes": [16]}, N_FEATURES, N_CLASSES)
-    assert graph_eligibility(config, CUDA, mlp, streaming=True) == (False, "batches are streamed from host memory")
     ok, reason = graph_eligibility(config, CUDA, nn.Sequential(nn.Linear(N_FEATURES, 4), Doubling()))
     assert not ok and "Doubling" in reason
     host_side_bn = nn.Sequential(nn.Linear(N_FEATURES, 4), nn.BatchNorm1d(4, momentum=None))
@@ -254,8 +252,8 @@ def stand_in_cuda(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     real_capture, real_build = trainer_module.capture_step, optim_factory.build_optimizer
     monkeypatch.setattr(trainer_module, "capture_step", capture)
     monkeypatch.setattr(optim_factory, "build_optimizer", single_tensor_optimizer)
-    monkeypatch.setattr(trainer_module, "graph_eligibility", lambda config, device, model, streaming=False:
-                        graph_eligibility(config, CUDA, model, streaming))
+    monkeypatch.setattr(trainer_module, "graph_eligibility",
+                        lambda config, device, model: graph_eligibility(config, CUDA, model))
     monkeypatch.setattr(torch.cuda, "CUDAGraph", StandInGraph)
     monkeypatch.setattr(torch.cuda, "graph", stand_in_capture)
     monkeypatch.setattr(torch.cuda, "Stream", lambda *a, **k: SimpleNamespace(wait_stream=lambda other: None))
@@ -279,6 +277,16 @@ def test_trainer_replays_full_batches_and_steps_the_rest(data: dict[str, np.ndar
     assert with_graph.step_mode_ == "cuda-graph" and without.step_mode_ == "eager"
     assert stand_in_cuda == [64]  # captured once, before the first epoch
     assert_same_training(with_graph, without, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("changes", [{}, {"drop_last": False, "optim": "sgd"}])
+def test_streamed_batches_replay_through_the_graphs_buffer(data: dict[str, np.ndarray], stand_in_cuda: list[int],
+                                                           changes: dict) -> None:
+    config = run_config("cpu", **changes)
+    streamed, resident = fit(config, data, cuda_graphs=True, streaming=True), fit(config, data, cuda_graphs=False)
+    assert streamed.step_mode_ == "streaming-cuda-graph" and resident.step_mode_ == "eager"
+    assert stand_in_cuda == [64]
+    assert_same_training(streamed, resident, rtol=0, atol=0)
 
 
 def test_trainer_feeds_the_per_step_schedule_to_the_graph(data: dict[str, np.ndarray],

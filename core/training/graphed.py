@@ -43,13 +43,11 @@ def graphs_enabled(flag: bool | None) -> bool:
     return os.environ.get("WORKBENCH_CUDA_GRAPHS", "1").strip() != "0"
 
 
-def graph_eligibility(config: RunConfig, device: torch.device, model: nn.Module,
-                      streaming: bool = False) -> tuple[bool, str]:
-    """Whether this run's train step can be one CUDA graph, and why (not)."""
+def graph_eligibility(config: RunConfig, device: torch.device, model: nn.Module) -> tuple[bool, str]:
+    """Whether this run's train step can be one CUDA graph, and why (not). Streamed data can: its
+    batches are copied into a fixed device buffer that the graph reads."""
     if device.type != "cuda":
         return False, f"CUDA graphs need a CUDA device; this run trains on {device.type}"
-    if streaming:
-        return False, "batches are streamed from host memory"
     if config.train.precision == "fp16":
         return False, "fp16 needs a GradScaler, whose step reads the overflow check on the host"
     if config.optim.name not in GRAPHABLE_OPTIMIZERS:

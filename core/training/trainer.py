@@ -5,8 +5,8 @@ slower, ../shared/bench/ANCHORS.md); the host syncs only when a callback asks
 for a number. Everything else (logging, stopping, checks) is a callback.
 
 How the steps run is `step_mode_`: "cuda-graph" (the whole step replayed from one
-capture, graphed.py), "eager", or "streaming" (data larger than the GPU stays on
-the host, streaming.py).
+capture, graphed.py), "eager", or, when data larger than the GPU stays on the host
+and its batches stream over (streaming.py), "streaming-cuda-graph" or "streaming".
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ class Trainer:
         self.eval_batch_ = EVAL_BATCH
         self.step_mode_, self.step_mode_reason_ = self._step_mode()
         self.optimizer_ = optim_factory.build_optimizer(self.config.optim, self.model_, self.device_,
-                                                        capturable=self.step_mode_ == "cuda-graph")
+                                                        capturable=self.graphed_)
         self.scheduler_ = optim_factory.build_scheduler(self.config.schedule, self.optimizer_, self.config,
                                                         self._steps_per_epoch())
         self.scaler_ = torch.amp.GradScaler("cuda") if self.amp_dtype_ is torch.float16 else None
@@ -166,13 +166,18 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------
     def _step_mode(self) -> tuple[str, str]:
-        """How the steps will run, and why: "cuda-graph", "eager" or "streaming"."""
-        graphed, reason = graph_eligibility(self.config, self.device_, self.model_, self.streaming_)
+        """How the steps will run, and why (see the module's docstring)."""
+        graphed, reason = graph_eligibility(self.config, self.device_, self.model_)
         if graphed and not graphs_enabled(self.cuda_graphs):
             graphed, reason = False, "CUDA graphs turned off"
-        mode = "streaming" if self.streaming_ else "cuda-graph" if graphed else "eager"
+        mode = ("cuda-graph" if graphed else "eager") if not self.streaming_ else \
+            ("streaming-cuda-graph" if graphed else "streaming")
         log.info("train step: %s (%s)", mode, reason)
         return mode, reason
+
+    @property
+    def graphed_(self) -> bool:
+        return self.step_mode_ in ("cuda-graph", "streaming-cuda-graph")
 
     def _steps_per_epoch(self) -> int:
         n, bs = len(self.X_train_), self.batch_size_
@@ -199,7 +204,7 @@ class Trainer:
         self.model_.train()
         n, bs = len(self.X_train_), self.batch_size_
         steps = self._steps_per_epoch()
-        if self.step_mode_ == "cuda-graph" and (self.graph_ is None or self.graph_.batch_size != bs):
+        if self.graphed_ and (self.graph_ is None or self.graph_.batch_size != bs):
             self.graph_ = self._capture_graph(bs)  # before the clock starts: the anchors time replays only
         perm = torch.randperm(n, device=self.device_, generator=self.generator_)
         self._loss_sum.zero_()
@@ -233,7 +238,14 @@ class Trainer:
         if self.streaming_:
             feed = StreamingBatches(self.X_train_, self.y_train_, self.device_, bs)
             for xb, yb in feed.batches(perm.cpu(), steps):  # one copy of the order per epoch
-                self._train_step(xb, yb)
+                if self.graph_ is not None and len(xb) == bs:
+                    # the graph reads one fixed buffer: a device-to-device copy, queued before the
+                    # replay on this stream, so the feed refills the streamed buffer only after both
+                    self._batch_x.copy_(xb)
+                    self._batch_y.copy_(yb)
+                    self.graph_.replay(self._batch_rows)
+                else:
+                    self._train_step(xb, yb)
                 yield len(xb)
             return
         X, y = self.X_train_, self.y_train_
@@ -279,16 +291,23 @@ class Trainer:
 
     def _capture_graph(self, bs: int) -> GraphedStep | None:
         self.graph_ = None  # the old batch size's graph frees its memory pool before the new capture
+        X, y = self.X_train_, self.y_train_
+        if self.streaming_:
+            # streamed batches land in this buffer; the warm-up trains (and then undoes) its first rows
+            X = self._batch_x = X[:bs].to(self.device_, copy=True)  # never a view of the data it is fed
+            y = self._batch_y = y[:bs].to(self.device_, copy=True)
+            self._batch_rows = torch.arange(bs, device=self.device_)
         try:
-            return capture_step(lambda xb, yb: self._train_step(xb, yb, capturing=True), self.X_train_,
-                                self.y_train_, bs, self.model_, self.optimizer_,
+            return capture_step(lambda xb, yb: self._train_step(xb, yb, capturing=True), X, y,
+                                bs, self.model_, self.optimizer_,
                                 [self._nonfinite, self._loss_sum, self._correct],
                                 follow_lr=self.scheduler_ is not None)
         except Exception as exc:  # noqa: BLE001 - any failure to capture trains eagerly instead
             if is_oom(exc):
                 raise  # the epoch retry halves the batch and captures again
             log.warning("CUDA graph capture failed; training eagerly", exc_info=True)
-            self.step_mode_, self.step_mode_reason_ = "eager", f"capture failed: {type(exc).__name__}"
+            self.step_mode_ = "streaming" if self.streaming_ else "eager"
+            self.step_mode_reason_ = f"capture failed: {type(exc).__name__}"
             self.emit(f"CUDA graph capture failed ({type(exc).__name__}: {str(exc)[:200]}): training without it")
             return None
 

@@ -79,7 +79,8 @@ def main_metric(task: str | None) -> str:
 
 
 # how the steps run, where it is not the plain eager loop (core.training.trainer.step_mode_)
-STEP_MODES = {"cuda-graph": " · CUDA graph", "streaming": " · streamed from host memory"}
+STEP_MODES = {"cuda-graph": " · CUDA graph", "streaming": " · streamed from host memory",
+              "streaming-cuda-graph": " · streamed from host memory, CUDA graph"}
 
 
 def progress_stats(progress: dict[str, Any]) -> list[tuple[str, str]]:
