@@ -141,10 +141,10 @@ class RunManager:
                 [sys.executable, "-m", "core.runs.worker", str(self.store.workspace), run_id],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                # A session of its own: Linux's autogroup scheduler then shares the CPU between the run and
-                # the app (and a local browser) as groups, not thread by thread, so a browser's dozens of
-                # threads cannot starve a one-thread run. Ctrl-C reaches the app only; the worker sees
-                # its parent gone and ends the run as interrupted.
+                # A session of its own: Ctrl-C in the app's terminal reaches the app only, and the worker,
+                # seeing its parent gone, ends the run as interrupted (with a checkpoint) instead of dying
+                # mid-step. (Where Linux's autogroup applies, the run is also weighed as a group of its own;
+                # bench/load_test.py still saw 8 local browsers halve a one-thread run on 2 cores.)
                 start_new_session=True,
             )
 
