@@ -58,6 +58,19 @@ def assert_same_training(a: Trainer, b: Trainer, rtol: float, atol: float) -> No
             assert ra[key] == pytest.approx(rb[key], rel=max(rtol, 1e-6) * 10, abs=atol * 10), key
 
 
+def oom_on_third_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The third graph replay of the run raises CUDA's out-of-memory error; the others replay."""
+    replays = {"n": 0}
+    original = GraphedStep.replay
+
+    def flaky(self: GraphedStep, idx: torch.Tensor) -> None:
+        replays["n"] += 1
+        if replays["n"] == 3:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (test)")
+        original(self, idx)
+    monkeypatch.setattr(GraphedStep, "replay", flaky)
+
+
 class Doubling(nn.Module):  # a layer the graph knows nothing about
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return 2 * x
@@ -301,15 +314,7 @@ def test_trainer_feeds_the_per_step_schedule_to_the_graph(data: dict[str, np.nda
 
 def test_trainer_recaptures_after_out_of_memory(data: dict[str, np.ndarray], stand_in_cuda: list[int],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    replays = {"n": 0}
-    original = GraphedStep.replay
-
-    def flaky(self: GraphedStep, idx: torch.Tensor) -> None:
-        replays["n"] += 1
-        if replays["n"] == 3:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (test)")
-        original(self, idx)
-    monkeypatch.setattr(GraphedStep, "replay", flaky)
+    oom_on_third_replay(monkeypatch)
     trainer = fit(run_config("cpu"), data, cuda_graphs=True)
     assert trainer.events_ == ["out of memory at batch size 64: retrying the epoch with batch size 32"]
     assert stand_in_cuda == [64, 32] and trainer.graph_.batch_size == 32
@@ -429,15 +434,7 @@ def test_capture_failure_trains_eagerly_as_if_nothing_happened(data: dict[str, n
 @gpu
 def test_out_of_memory_in_an_epoch_recaptures_at_the_smaller_batch(data: dict[str, np.ndarray],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    replays = {"n": 0}
-    original = GraphedStep.replay
-
-    def flaky(self: GraphedStep, idx: torch.Tensor) -> None:
-        replays["n"] += 1
-        if replays["n"] == 3:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (test)")
-        original(self, idx)
-    monkeypatch.setattr(GraphedStep, "replay", flaky)
+    oom_on_third_replay(monkeypatch)
     trainer = fit(run_config(), data, cuda_graphs=True)
     assert "out of memory at batch size 64: retrying the epoch with batch size 32" in trainer.events_
     assert trainer.step_mode_ == "cuda-graph" and trainer.graph_.batch_size == 32
