@@ -22,8 +22,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from core.atomic import WriteError, sha256_file, write_atomic
-from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from core.data import Catalog
+from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.engine import Engine
 from core.runs import execute
 from core.runs.execute import execute_run

@@ -8,7 +8,6 @@ import math
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
