@@ -14,15 +14,10 @@ from typing import Any, Mapping
 import yaml
 
 from core.errors import ConfigError
+from core.vocab import DEVICES, EPOCH_METRICS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, ROLES, SCHEDULES, TASKS, metric_base
 
-TASKS = ("binary", "multiclass", "regression")
-ROLES = ("numeric", "categorical", "ignore")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
-DEVICES = ("auto", "cpu", "cuda", "mps")  # plus "cuda:N", one GPU of several (device_problem)
 # no leading zeros: "cuda:01" and "cuda:1" would otherwise be two queues for one GPU
 _ONE_GPU = re.compile(r"cuda:(0|[1-9][0-9]*)")
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -38,7 +33,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = "mlp"  # linear | logistic | mlp | cnn
+    kind: str = "mlp"  # one of core.vocab.MODEL_KINDS
     params: Mapping[str, Any] = field(default_factory=dict)  # from the model's spec
 
 
@@ -94,13 +89,15 @@ class RunConfig:
             (d.task is None or d.task in TASKS, f"task must be one of {TASKS}, got {d.task!r}"),
             (all(r in ROLES for r in d.roles.values()), f"column roles must be one of {ROLES}"),
             (0 < d.val_fraction < 0.5 and 0 < d.test_fraction < 0.5, "val/test fractions must be in (0, 0.5)"),
-            (self.model.kind in ("linear", "logistic", "mlp", "cnn"), f"unknown model {self.model.kind!r}"),
+            (self.model.kind in MODEL_KINDS, f"unknown model {self.model.kind!r}; choose one of: {', '.join(MODEL_KINDS)}"),
             (o.name in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {o.name!r}"),
             (o.lr > 0, "learning rate must be > 0"),
             (o.weight_decay >= 0 and o.l1 >= 0, "regularisation must be >= 0"),
             (s.name in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {s.name!r}"),
             (t.epochs >= 1, "epochs must be >= 1"),
             (t.batch_size >= 1, "batch size must be >= 1"),
+            (t.monitor is None or metric_base(t.monitor) in EPOCH_METRICS,
+             f"early stopping can watch val {', '.join(EPOCH_METRICS)}, got {t.monitor!r}"),
             (bad_device is None, bad_device or ""),
             (t.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {t.precision!r}"),
         ]
@@ -212,6 +209,5 @@ def config_diff(configs: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
 
 __all__ = [
     "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "RunConfig",
-    "flatten", "config_diff", "TASKS", "ROLES", "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS",
-    "device_problem",
+    "flatten", "config_diff", "device_problem",
 ]

@@ -1,10 +1,9 @@
 """Data: choose or upload a table, look at it, check it, and say what to predict."""
 import streamlit as st
 
-from core.config import TASKS
 from core.data import infer_task, run_checks
 from core.data.catalog import MAX_UPLOAD_BYTES
-from core.data.schema import ROLES
+from core.vocab import ROLES, TASKS
 from core.errors import WorkbenchError
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds

@@ -5,7 +5,8 @@ import streamlit as st
 
 from core.evaluation import curves_figure
 from core.errors import RunNotFound
-from core.runs.store import ACTIVE, RunRecord
+from core.runs.store import RunRecord
+from core.vocab import ACTIVE
 from workbench.engine import get_engine
 from workbench.ui import compare
 from workbench.ui import evaluation as ev

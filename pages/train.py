@@ -1,17 +1,16 @@
 """Train: pick a model, set how it trains, start runs and watch them live."""
 import streamlit as st
 
-from core.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 from core.data import infer_task
 from core.errors import WorkbenchError
-from core.models import MODEL_KINDS, models_for_task
+from core.vocab import MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, models_for_task, monitor_choices
 from core.training.device import available_devices
 from core.tuning.cv import submit_cv
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds
 from workbench.ui import state as ui_state
 from workbench.ui.common import md_escape, page_link
-from workbench.ui.forms import build_config, config_to_cli, device_options, hyperparam_inputs, monitor_choices
+from workbench.ui.forms import build_config, config_to_cli, device_options, hyperparam_inputs
 from workbench.ui.live import follow_open_request, live_panel
 from workbench.ui.tune_views import draw_cv
 

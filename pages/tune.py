@@ -4,8 +4,8 @@ import time
 import streamlit as st
 
 from core.errors import WorkbenchError
-from core.models import MODEL_KINDS
-from core.runs.store import ACTIVE
+from core.vocab import MODEL_KINDS, TASKS, models_for_task
+from core.vocab import ACTIVE
 from core.tuning import background
 from core.tuning.search import (
     can_resume, create_study, list_studies, metric_choices, resume_study, stop_study, study_spec, submit_best,
@@ -45,8 +45,8 @@ with st.expander("New search", expanded=not studies, icon=":material/add:"):
     line = f"Data: **{choice.label}** → target **{choice.target}**"
     st.markdown(line + ("" if chosen else " (the sample; pick your own on the Data page)"))
     task = _task_of(choice.source, choice.task)
-    kinds = [k for k, info in MODEL_KINDS.items()
-             if (task is None or task in info.tasks) and (choice.image or not info.needs_image)]
+    kinds = models_for_task(task, choice.image) if task in TASKS else \
+        [k for k, info in MODEL_KINDS.items() if choice.image or not info.needs_image]
     c1, c2, c3, c4 = st.columns(4)
     kind = c1.selectbox("Model", kinds, index=kinds.index("mlp") if "mlp" in kinds else 0,
                         format_func=lambda k: MODEL_KINDS[k].label, key=f"{PREFIX}model")

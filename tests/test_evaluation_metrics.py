@@ -10,17 +10,8 @@ from scipy.special import expit, softmax
 from sklearn import metrics as skm
 
 from core.errors import ConfigError
-from core.evaluation import (
-    CLASSIFICATION_METRICS,
-    METRIC_DIRECTION,
-    REGRESSION_METRICS,
-    classification_metrics,
-    compute_metrics,
-    is_better,
-    outputs_to_proba,
-    primary_metric,
-    regression_metrics,
-)
+from core.evaluation import classification_metrics, compute_metrics, outputs_to_proba, regression_metrics
+from core.vocab import CLASSIFICATION_METRICS, METRIC_DIRECTION, REGRESSION_METRICS, is_better, primary_metric
 
 Y_BIN = np.array([0, 1, 1, 0, 1, 0, 1, 1, 0, 0])
 LOGITS_BIN = np.array([[-2.0], [1.5], [0.2], [0.3], [3.0], [-1.0], [-0.4], [2.2], [-3.0], [0.9]])

@@ -27,7 +27,8 @@ from core.engine import Engine
 from core.runs import execute
 from core.runs.execute import execute_run
 from core.runs.recovery import TEMP_GLOB
-from core.runs.store import ACTIVE, RunStore
+from core.runs.store import RunStore
+from core.vocab import ACTIVE
 from core.training.callbacks import Callback
 from tests.helpers import wait_for
 

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import DataConfig, RunConfig, TrainConfig
 from core.runs.execute import execute_run
-from core.runs.store import TERMINAL
+from core.vocab import TERMINAL
 from tests.helpers import wait_for
 from workbench.ui.state import DataChoice
 

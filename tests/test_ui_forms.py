@@ -10,7 +10,8 @@ from core.errors import ConfigError
 from core.models import model_spec
 from workbench.cli import build_parser
 from workbench.commands.train import config_from_args
-from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli, monitor_choices
+from core.vocab import monitor_choices
+from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli
 
 
 def test_defaults_build_a_valid_config() -> None:

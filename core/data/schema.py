@@ -13,11 +13,10 @@ from pandas.api import types as ptypes
 from core.data.columns import as_labels, column_kind, is_integral, looks_like_id, numeric_like, shown, sort_labels
 from core.data.counts import column_counts
 from core.errors import DataError
+from core.vocab import ROLES, TASKS
 
 log = logging.getLogger(__name__)
 
-TASKS = ("binary", "multiclass", "regression")
-ROLES = ("numeric", "categorical", "ignore")
 MAX_CLASSIFICATION_LEVELS = 20  # more distinct integers than this reads as a quantity
 MAX_CLASSES = 200  # beyond this a "class" column is almost surely continuous or an ID
 

@@ -10,6 +10,7 @@ from sklearn.model_selection import train_test_split
 
 from core.data.columns import as_labels
 from core.errors import DataError
+from core.vocab import is_classification
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def split_indices(
                         "for training: lower them.")
     rows = np.arange(n, dtype=np.int64)
     labels = None
-    if task in ("binary", "multiclass"):
+    if is_classification(task):
         labels = as_labels(pd.Series(np.asarray(y) if not isinstance(y, pd.Series) else y.to_numpy()))
         labels = labels.fillna("<missing>").to_numpy(dtype=str)
     elif task == "regression":

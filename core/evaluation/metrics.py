@@ -29,28 +29,7 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import label_binarize
 
-from core.config import TASKS
-from core.errors import ConfigError
-
-CLASSIFICATION_METRICS = (
-    "accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss",
-)
-REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
-
-METRIC_DIRECTION: dict[str, str] = {
-    "loss": "min",
-    "accuracy": "max",
-    "balanced_accuracy": "max",
-    "precision_macro": "max",
-    "recall_macro": "max",
-    "f1_macro": "max",
-    "roc_auc": "max",
-    "log_loss": "min",
-    "mse": "min",
-    "rmse": "min",
-    "mae": "min",
-    "r2": "max",
-}
+from core.vocab import check_task
 
 
 def outputs_to_proba(task: str, outputs: np.ndarray) -> np.ndarray:
@@ -59,7 +38,7 @@ def outputs_to_proba(task: str, outputs: np.ndarray) -> np.ndarray:
     scipy's expit and softmax stay finite for logits of any size (+-1000 gives
     exactly 0 and 1, not NaN), unlike a naive exp.
     """
-    _check_task(task)
+    check_task(task)
     out = np.asarray(outputs, dtype=np.float64)
     if task == "regression":
         return out.reshape(-1)
@@ -128,37 +107,10 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 
 def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
     """Metrics from raw model outputs (regression outputs already de-standardised)."""
-    _check_task(task)
+    check_task(task)
     if task == "regression":
         return regression_metrics(y_true, outputs)
     return classification_metrics(y_true, outputs_to_proba(task, outputs))
 
 
-def primary_metric(task: str) -> str:
-    """The one number a runs table sorts by."""
-    _check_task(task)
-    return "r2" if task == "regression" else "accuracy"
-
-
-def is_better(name: str, a: float, b: float) -> bool:
-    """Is a strictly better than b for metric `name`? NaN is never better; anything beats NaN."""
-    direction = METRIC_DIRECTION.get(name)
-    if direction is None:
-        raise ConfigError(f"unknown metric {name!r}; choose one of: {', '.join(METRIC_DIRECTION)}")
-    if math.isnan(a):
-        return False
-    if math.isnan(b):
-        return True
-    return a > b if direction == "max" else a < b
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
-
-
-__all__ = [
-    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "METRIC_DIRECTION",
-    "outputs_to_proba", "classification_metrics", "regression_metrics", "compute_metrics",
-    "primary_metric", "is_better",
-]
+__all__ = ["outputs_to_proba", "classification_metrics", "regression_metrics", "compute_metrics"]

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from core.errors import WorkbenchError
+from core.vocab import LINEAR_KINDS
 from core.explain.context import RunContext
 from core.explain.deeplift import deeplift_shap, supports
 
@@ -49,7 +50,7 @@ def choose_explainer(ctx: RunContext, space: str, requested: str = "auto") -> st
     """The explainer for this model and output space; an impossible request is a clear error."""
     if requested not in EXPLAINERS:
         raise WorkbenchError(f"unknown explainer '{requested}'; choose one of {', '.join(EXPLAINERS)}")
-    linear_model = ctx.model_kind in ("linear", "logistic")
+    linear_model = ctx.model_kind in LINEAR_KINDS
     if requested == "auto":
         if space == "probability":
             return "kernel"

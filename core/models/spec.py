@@ -1,4 +1,4 @@
-"""Model kinds and their hyperparameter specs.
+"""Each model kind's hyperparameter spec (the kinds themselves are named in core.vocab).
 
 The spec is plain data so the Train page can render it as a form, the CLI can
 check a YAML file against it, and `resolve_params` is the one place where
@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from core.config import TASKS
 from core.errors import ConfigError
+from core.vocab import MODEL_KINDS, ModelInfo, check_model_kind, models_for_task
 
 HYPERPARAM_KINDS = ("int", "float", "choice", "bool", "int_list")
 
@@ -33,49 +33,6 @@ class HyperParam:
     min_items: int | None = None
     max_items: int | None = None
 
-
-@dataclass(frozen=True)
-class ModelInfo:
-    kind: str
-    label: str
-    tasks: tuple[str, ...]
-    needs_image: bool
-    description: str
-
-
-MODEL_KINDS: dict[str, ModelInfo] = {
-    "linear": ModelInfo(
-        kind="linear",
-        label="Linear regression",
-        tasks=("regression",),
-        needs_image=False,
-        description="A weighted sum of the inputs: fast, easy to read, and a good baseline.",
-    ),
-    "logistic": ModelInfo(
-        kind="logistic",
-        label="Logistic regression",
-        tasks=("binary", "multiclass"),
-        needs_image=False,
-        description=(
-            "A weighted sum of the inputs turned into class probabilities "
-            "(sigmoid for two classes, softmax for more): a strong, readable baseline."
-        ),
-    ),
-    "mlp": ModelInfo(
-        kind="mlp",
-        label="Neural network (MLP)",
-        tasks=("regression", "binary", "multiclass"),
-        needs_image=False,
-        description="Layers of neurons that can learn curved, interacting patterns in tabular data.",
-    ),
-    "cnn": ModelInfo(
-        kind="cnn",
-        label="Convolutional network (CNN)",
-        tasks=("regression", "binary", "multiclass"),
-        needs_image=True,
-        description="Small filters slid over an image find local shapes such as edges and strokes.",
-    ),
-}
 
 _ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 
@@ -139,23 +96,9 @@ _SPECS: dict[str, tuple[HyperParam, ...]] = {
 }
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"unknown model {kind!r}; choose one of: {', '.join(MODEL_KINDS)}")
-
-
 def model_spec(kind: str) -> list[HyperParam]:
-    _check_kind(kind)
+    check_model_kind(kind)
     return list(_SPECS[kind])
-
-
-def models_for_task(task: str, has_image: bool) -> list[str]:
-    if task not in TASKS:
-        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
-    return [
-        kind for kind, info in MODEL_KINDS.items()
-        if task in info.tasks and (has_image or not info.needs_image)
-    ]
 
 
 def resolve_params(kind: str, params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from core.config import TASKS
 from core.errors import ConfigError
 from core.models.spec import resolve_params
+from core.vocab import LINEAR_KINDS, check_task
 
 _ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -29,9 +29,7 @@ _ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
 
 def output_size(task: str, n_classes: int | None = None) -> int:
     """Width of the model's output: 1 for regression and binary (one logit), K for multiclass."""
-    if task not in TASKS:
-        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
-    if task != "multiclass":
+    if check_task(task) != "multiclass":
         return 1
     if n_classes is None or n_classes < 2:
         raise ConfigError(f"a multiclass target needs at least 2 classes, got {n_classes}")
@@ -55,7 +53,7 @@ def build_model(
         raise ConfigError(f"the model needs at least one input feature, got {n_features}")
     if n_outputs < 1:
         raise ConfigError(f"the model needs at least one output, got {n_outputs}")
-    if kind in ("linear", "logistic"):
+    if kind in LINEAR_KINDS:
         # Same layer for both: the task's loss (MSE, BCE-with-logits, cross
         # entropy) is what makes it a linear or a logistic/softmax regression.
         return nn.Sequential(nn.Linear(n_features, n_outputs))

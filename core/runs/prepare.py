@@ -16,7 +16,7 @@ from core.data import (
     split_indices,
 )
 from core.errors import ConfigError, DataError
-from core.models import MODEL_KINDS
+from core.vocab import MODEL_KINDS, check_model_kind, suggested_models
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,10 @@ def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None
 
 
 def check_model_fits(kind: str, schema: Schema) -> None:
-    info = MODEL_KINDS.get(kind)
-    if info is None:
-        raise ConfigError(f"unknown model '{kind}'; choose one of {', '.join(MODEL_KINDS)}")
+    info = MODEL_KINDS[check_model_kind(kind)]
     if schema.task not in info.tasks:
-        hint = "logistic or mlp" if schema.task != "regression" else "linear or mlp"
-        raise ConfigError(f"{info.label} cannot do {schema.task} (target '{schema.target}'); use {hint}")
+        raise ConfigError(f"{info.label} cannot do {schema.task} (target '{schema.target}'); "
+                          f"use {suggested_models(schema.task)}")
     if info.needs_image and not schema.image_shape:
         raise ConfigError(f"{info.label} needs image data (such as the digits sample); use mlp for tables")
 

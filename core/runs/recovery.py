@@ -13,7 +13,8 @@ from pathlib import Path
 
 from core.atomic import sha256_file
 from core.errors import RunNotFound
-from core.runs.store import TERMINAL, RunRecord, RunStore
+from core.runs.store import RunRecord, RunStore
+from core.vocab import TERMINAL
 
 log = logging.getLogger(__name__)
 

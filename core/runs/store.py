@@ -19,9 +19,8 @@ from typing import Any, Iterable, Mapping
 
 from core.atomic import sha256_file
 from core.errors import RunNotFound
-
-ACTIVE = ("queued", "running")
-TERMINAL = ("completed", "failed", "cancelled", "interrupted")
+from core.numbers import finite_or_none
+from core.vocab import ACTIVE, TERMINAL
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 _SCHEMA = """
@@ -270,7 +269,7 @@ class RunStore:
 
     # --- metrics -------------------------------------------------------------
     def log_metrics(self, run_id: str, rows: Iterable[MetricRow]) -> None:
-        batch = [(run_id, r.step, r.epoch, r.split, r.name, _finite_or_none(r.value), r.time) for r in rows]
+        batch = [(run_id, r.step, r.epoch, r.split, r.name, finite_or_none(r.value), r.time) for r in rows]
         if batch:
             with self._tx() as con:
                 con.executemany(
@@ -375,9 +374,3 @@ def _record(row: sqlite3.Row) -> RunRecord:
         heartbeat_at=row["heartbeat_at"],
     )
 
-
-def _finite_or_none(value: float | None) -> float | None:
-    if value is None:
-        return None
-    v = float(value)
-    return v if v == v and v not in (float("inf"), float("-inf")) else None

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from core.errors import WorkbenchError
+from core.vocab import metric_direction
 
 if TYPE_CHECKING:
     from core.training.trainer import Trainer
@@ -50,18 +51,12 @@ class CallbackList:
             getattr(cb, hook)(*args)
 
 
-def metric_mode(name: str) -> str:
-    """'min' for losses and errors, 'max' for scores."""
-    base = name.split("/")[-1]
-    return "min" if base in {"loss", "mse", "rmse", "mae", "log_loss"} else "max"
-
-
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved for `patience` epochs; restore the best weights."""
 
     def __init__(self, monitor: str = "val/loss", patience: int = 8, min_delta: float = 0.0):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
-        self.mode = metric_mode(monitor)
+        self.mode = metric_direction(monitor)
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.best_state: dict[str, Any] | None = None

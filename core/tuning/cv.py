@@ -27,8 +27,10 @@ from core.data import Catalog, Split
 from core.data.columns import as_labels
 from core.errors import ConfigError, DataError, RunNotFound
 from core.numbers import finite_or_none
+from core.vocab import is_classification
 from core.runs.prepare import prepare_data
-from core.runs.store import ACTIVE, RunRecord, RunStore
+from core.runs.store import RunRecord, RunStore
+from core.vocab import ACTIVE
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -55,7 +57,7 @@ def cv_splits(y: np.ndarray, task: str, k: int, val_fraction: float = 0.15, seed
         raise ConfigError("the validation share must be in (0, 0.5)")
     rows = np.arange(n, dtype=np.int64)
     labels = None
-    if task in ("binary", "multiclass"):
+    if is_classification(task):
         labels = as_labels(_series(y)).fillna("<missing>").to_numpy(dtype=str)
     folds: list[Split] = []
     for rest, test in _kfold(rows, labels, k, seed):

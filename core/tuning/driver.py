@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from core.config import RunConfig
 from core.errors import ConfigError
-from core.runs.store import ACTIVE
+from core.vocab import ACTIVE
 from core.tuning.results import TrialRow, run_or_none, trial_row, write_summary
 from core.tuning.space import apply_values, suggest
 from core.tuning.storage import optuna_storage

@@ -11,7 +11,8 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from core.config import OPTIMIZERS, RunConfig
+from core.config import RunConfig
+from core.vocab import OPTIMIZERS
 from core.errors import ConfigError
 from core.models import HyperParam, model_spec, resolve_params
 

@@ -13,9 +13,10 @@ import optuna
 
 from core.config import RunConfig
 from core.errors import ConfigError, WorkbenchError
-from core.evaluation.metrics import CLASSIFICATION_METRICS, METRIC_DIRECTION, REGRESSION_METRICS, primary_metric
+from core.vocab import EPOCH_METRICS, metric_direction, metrics_for_task, primary_metric
 from core.runs.prepare import prepare_data
-from core.runs.store import ACTIVE, RunRecord
+from core.runs.store import RunRecord
+from core.vocab import ACTIVE
 from core.tuning.space import SearchParam, check_space
 from core.tuning.storage import optuna_storage, study_names
 
@@ -28,7 +29,6 @@ TRIAL_TAG = "tune"
 BEST_TAG = "tune-best"
 PRUNED_TAG = "pruned"
 MAX_TRIALS = 1000
-EPOCH_METRICS = ("loss", "accuracy", "r2")  # what the trainer logs for validation every epoch
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,7 @@ class StudySpec:
         every epoch, else the logged one that moves the same way (val loss for errors, accuracy or r2 for scores)."""
         if self.metric in EPOCH_METRICS:
             return self.metric
-        if METRIC_DIRECTION[self.metric] == "min":
-            return "loss"
-        return "r2" if self.task == "regression" else "accuracy"
+        return "loss" if metric_direction(self.metric) == "min" else primary_metric(self.task)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "metric": self.metric, "direction": self.direction, "n_trials": self.n_trials,
@@ -65,7 +63,7 @@ class StudySpec:
 
 
 def metric_choices(task: str) -> tuple[str, ...]:
-    return REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    return metrics_for_task(task)
 
 
 def default_pruner(spec: StudySpec, epochs: int) -> optuna.pruners.BasePruner:
@@ -92,7 +90,7 @@ def create_study(engine: "Engine", base: RunConfig, space: Sequence[SearchParam]
     space = check_space(base, space)
     name = _unique_name(engine, (name or "").strip() or f"tune-{base.model.kind}-{prepared.ref.name}")
     base = base.evolve(data={"content_hash": prepared.ref.sha256}, name=None)
-    spec = StudySpec(name=name, metric=metric, direction="maximize" if METRIC_DIRECTION[metric] == "max"
+    spec = StudySpec(name=name, metric=metric, direction="maximize" if metric_direction(metric) == "max"
                      else "minimize", n_trials=int(n_trials), space=tuple(space), task=task,
                      seed=base.train.seed, pruning=pruning)
     study = optuna.create_study(storage=optuna_storage(engine.workspace), study_name=name,

@@ -9,12 +9,13 @@ import sys
 import time
 from typing import Any
 
-from core.config import OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, RunConfig, device_problem
+from core.config import DataConfig, RunConfig, device_problem
 from core.engine import Engine
 from core.errors import ConfigError
 from core.runs.execute import execute_run
 from core.training.callbacks import Callback
 from core.training.device import resolve_device
+from core.vocab import MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, TASKS
 
 DEVICE_HELP = "auto (default: a GPU if there is one), cpu, cuda (the default GPU), cuda:N (GPU number N) or mps"
 
@@ -32,8 +33,8 @@ def add_data_arguments(p: argparse.ArgumentParser, config_help: str) -> None:
     p.add_argument("--config", help=config_help)
     p.add_argument("--data", help="a sample name (iris, wine, breast_cancer, diabetes, digits) or a CSV/Parquet path")
     p.add_argument("--target", help="the column to predict")
-    p.add_argument("--task", choices=("binary", "multiclass", "regression"), help="default: inferred")
-    p.add_argument("--model", choices=("linear", "logistic", "mlp", "cnn"))
+    p.add_argument("--task", choices=TASKS, help="default: inferred")
+    p.add_argument("--model", choices=tuple(MODEL_KINDS))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

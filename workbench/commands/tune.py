@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Any
 
-from core.config import OPTIMIZERS
+from core.vocab import OPTIMIZERS
 from core.engine import Engine
 from core.errors import ConfigError
 from core.training.device import resolve_device

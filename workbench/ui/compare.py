@@ -14,7 +14,7 @@ from plotly.colors import qualitative
 
 from core.config import config_diff
 from core.errors import ConfigError
-from core.evaluation import METRIC_DIRECTION, primary_metric
+from core.vocab import METRIC_DIRECTION, SCORE_METRICS, primary_metric
 from core.models import resolve_params
 from core.runs.store import RunRecord
 from core.numbers import finite_or_none
@@ -22,9 +22,7 @@ from core.numbers import finite_or_none
 COLORS = qualitative.Plotly  # the same run order gives the same colour as curves_figure
 TABLE_COLUMNS = ("name", "status", "dataset", "model", "metric", "best_val", "test", "duration_s", "device",
                  "created", "tags", "run_id")
-# Scores on a 0..1-ish scale where higher is better: they share one bar chart's axis.
 BEST_IS_BLUE = [[0.0, "#ef553b"], [0.5, "#ab63fa"], [1.0, "#1f3fbf"]]  # both ends readable on white
-SCORE_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "r2")
 CURVE_SPLITS = ("train", "val")
 
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.data import DataProfile, infer_roles, load_table, profile
-from core.data.schema import ROLES
+from core.vocab import ROLES
 
 PAGE_SIZE = 50
 HEIGHT = 320

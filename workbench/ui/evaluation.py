@@ -15,7 +15,6 @@ import yaml
 from core.config import RunConfig
 from core.errors import WorkbenchError
 from core.evaluation import (
-    METRIC_DIRECTION,
     calibration_figure,
     confusion_figure,
     pr_figure,
@@ -23,6 +22,7 @@ from core.evaluation import (
     roc_figure,
 )
 from core.runs.store import RunRecord, RunStore
+from core.vocab import METRIC_DIRECTION
 from workbench.ui.common import md_escape
 from workbench.ui.compare import run_metric
 

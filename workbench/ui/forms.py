@@ -29,13 +29,6 @@ FORM_DEFAULTS: dict[str, Any] = {
     "device": "auto", "precision": "fp32", "seed": 0, "name": "",
 }
 
-MONITOR_CHOICES = {"classification": ("loss", "accuracy"), "regression": ("loss", "r2")}
-
-
-def monitor_choices(task: str | None) -> tuple[str, ...]:
-    return MONITOR_CHOICES["regression" if task == "regression" else "classification"]
-
-
 def build_config(values: Mapping[str, Any]) -> RunConfig:
     """The RunConfig a filled-in Train form describes; ConfigError (a user-fit message) if it is invalid."""
     try:

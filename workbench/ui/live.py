@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from core.evaluation.plots import curves_figure
-from core.runs.store import ACTIVE, RunRecord, RunStore
+from core.runs.store import RunRecord, RunStore
+from core.vocab import ACTIVE, TASKS, metric_label, primary_metric
 from workbench.ui import state as ui_state
 from workbench.ui.common import (
     format_duration, format_metric, md_escape, page_registered, status_label, switch_page,
@@ -74,8 +75,8 @@ def any_active(records: Iterable[RunRecord]) -> bool:
 
 
 def main_metric(task: str | None) -> str:
-    """The second live chart: accuracy for classifiers, R² for regression (what the trainer logs)."""
-    return "r2" if task == "regression" else "accuracy"
+    """The second live chart: the task's primary metric, which the trainer logs every epoch."""
+    return primary_metric(task if task in TASKS else "multiclass")
 
 
 # how the steps run, where it is not the plain eager loop (core.training.trainer.step_mode_)
@@ -122,12 +123,7 @@ def result_cards(record: RunRecord, limit: int = 4) -> list[tuple[str, str]]:
     test = record.metrics.get("test") or {}
     order = ("accuracy", "f1_macro", "roc_auc", "balanced_accuracy", "r2", "rmse", "mae", "log_loss", "mse")
     names = [n for n in order if n in test] + [n for n in test if n not in order]
-    return [(METRIC_LABELS.get(n, n.replace("_", " ")), _card_value(test[n])) for n in names[:limit]]
-
-
-METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "F1 (macro)",
-                 "roc_auc": "ROC AUC", "precision_macro": "precision (macro)", "recall_macro": "recall (macro)",
-                 "log_loss": "log loss", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mse": "MSE"}
+    return [(metric_label(n), _card_value(test[n])) for n in names[:limit]]
 
 
 def _card_value(value: Any) -> str:
@@ -228,7 +224,7 @@ def _draw_run(engine: Any, record: RunRecord, caches: MutableMapping[str, Any],
             fig.update_layout(height=300, uirevision=record.run_id, legend={"orientation": "h", "y": -0.25})
             column.plotly_chart(fig, key=f"live_{record.run_id}_{metric}", config={"displayModeBar": False})
         st.caption("Solid lines are the training data, dashed lines the validation data. Loss should fall and "
-                   f"{main_metric(record.task).replace('r2', 'R²')} rise; training still improving while validation "
+                   f"{metric_label(main_metric(record.task))} rise; training still improving while validation "
                    "gets worse means the model is overfitting.")
     elif record.status == "running":
         st.caption("The curves appear after the first epoch.")

@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.runs.store import ACTIVE
+from core.vocab import ACTIVE
 from core.tuning.cv import CvResult, cv_result
 from core.tuning.search import StudySpec, TrialRow, load_study, study_spec, study_trials
 from core.tuning.space import SearchParam

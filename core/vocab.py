@@ -1,0 +1,189 @@
+"""The workbench's vocabulary: the names every layer agrees on, and the rules that come with them.
+
+Tasks, column roles, model kinds, optimisers, schedules, precisions, run statuses and
+metrics are defined here once; config validation, the data layer, the model zoo, the
+trainer, the CLI's choices and the pages all read them from here. A leaf module: it
+imports nothing of core but the errors, so anything may import it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.errors import ConfigError
+
+# --- tasks and columns ----------------------------------------------------------------------
+TASKS = ("binary", "multiclass", "regression")
+CLASSIFICATION_TASKS = ("binary", "multiclass")
+ROLES = ("numeric", "categorical", "ignore")
+
+
+def check_task(task: object) -> str:
+    """`task` if it is one of TASKS; a ConfigError that names the choices otherwise."""
+    if task not in TASKS:
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+    return task  # type: ignore[return-value]
+
+
+def is_classification(task: str | None) -> bool:
+    return task in CLASSIFICATION_TASKS
+
+
+# --- model kinds ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelInfo:
+    kind: str
+    label: str
+    tasks: tuple[str, ...]
+    needs_image: bool
+    description: str
+
+
+MODEL_KINDS: dict[str, ModelInfo] = {
+    "linear": ModelInfo(
+        kind="linear",
+        label="Linear regression",
+        tasks=("regression",),
+        needs_image=False,
+        description="A weighted sum of the inputs: fast, easy to read, and a good baseline.",
+    ),
+    "logistic": ModelInfo(
+        kind="logistic",
+        label="Logistic regression",
+        tasks=("binary", "multiclass"),
+        needs_image=False,
+        description=(
+            "A weighted sum of the inputs turned into class probabilities "
+            "(sigmoid for two classes, softmax for more): a strong, readable baseline."
+        ),
+    ),
+    "mlp": ModelInfo(
+        kind="mlp",
+        label="Neural network (MLP)",
+        tasks=("regression", "binary", "multiclass"),
+        needs_image=False,
+        description="Layers of neurons that can learn curved, interacting patterns in tabular data.",
+    ),
+    "cnn": ModelInfo(
+        kind="cnn",
+        label="Convolutional network (CNN)",
+        tasks=("regression", "binary", "multiclass"),
+        needs_image=True,
+        description="Small filters slid over an image find local shapes such as edges and strokes.",
+    ),
+}
+LINEAR_KINDS = ("linear", "logistic")  # one weight per input: exact SHAP, no hidden layers
+
+
+def check_model_kind(kind: object) -> str:
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model {kind!r}; choose one of: {', '.join(MODEL_KINDS)}")
+    return kind  # type: ignore[return-value]
+
+
+def models_for_task(task: str, has_image: bool) -> list[str]:
+    """The model kinds that can learn `task` from this data, in the zoo's order."""
+    check_task(task)
+    return [kind for kind, info in MODEL_KINDS.items()
+            if task in info.tasks and (has_image or not info.needs_image)]
+
+
+def suggested_models(task: str) -> str:
+    """Words for 'which kinds can do this task' in a message."""
+    return "logistic or mlp" if is_classification(task) else "linear or mlp"
+
+
+# --- training settings ------------------------------------------------------------------------
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # plus "cuda:N", one GPU of several (config.device_problem)
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+# --- run statuses -----------------------------------------------------------------------------
+ACTIVE = ("queued", "running")
+TERMINAL = ("completed", "failed", "cancelled", "interrupted")
+STATUSES = ACTIVE + TERMINAL
+
+# --- metrics ----------------------------------------------------------------------------------
+CLASSIFICATION_METRICS = (
+    "accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss",
+)
+REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+# Scores on a 0..1-ish scale where higher is better: they share one bar chart's axis.
+SCORE_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "r2")
+
+METRIC_DIRECTION: dict[str, str] = {
+    "loss": "min",
+    "accuracy": "max",
+    "balanced_accuracy": "max",
+    "precision_macro": "max",
+    "recall_macro": "max",
+    "f1_macro": "max",
+    "roc_auc": "max",
+    "log_loss": "min",
+    "mse": "min",
+    "rmse": "min",
+    "mae": "min",
+    "r2": "max",
+}
+
+METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "F1 (macro)",
+                 "roc_auc": "ROC AUC", "precision_macro": "precision (macro)", "recall_macro": "recall (macro)",
+                 "log_loss": "log loss", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mse": "MSE", "loss": "loss"}
+
+
+def metrics_for_task(task: str) -> tuple[str, ...]:
+    """The test metrics a finished run of `task` reports (core.evaluation computes them)."""
+    return REGRESSION_METRICS if check_task(task) == "regression" else CLASSIFICATION_METRICS
+
+
+def primary_metric(task: str) -> str:
+    """The one number a run is judged by: what tables sort by, searches optimise and live charts draw
+    beside the loss (the trainer logs it every epoch)."""
+    return "r2" if check_task(task) == "regression" else "accuracy"
+
+
+def metric_base(name: str) -> str:
+    """'val/accuracy' -> 'accuracy': the metric without its split."""
+    return name.rsplit("/", 1)[-1]
+
+
+def metric_direction(name: str) -> str:
+    """'min' for losses and errors, 'max' for scores; `name` may carry its split ('val/loss')."""
+    direction = METRIC_DIRECTION.get(metric_base(name))
+    if direction is None:
+        raise ConfigError(f"unknown metric {name!r}; choose one of: {', '.join(METRIC_DIRECTION)}")
+    return direction
+
+
+def is_better(name: str, a: float, b: float) -> bool:
+    """Is a strictly better than b for metric `name`? NaN is never better; anything beats NaN."""
+    direction = metric_direction(name)
+    if a != a:  # NaN
+        return False
+    if b != b:
+        return True
+    return a > b if direction == "max" else a < b
+
+
+# What the trainer logs for the validation data every epoch: the loss and each task's primary metric.
+EPOCH_METRICS = ("loss", "accuracy", "r2")
+
+
+def monitor_choices(task: str | None) -> tuple[str, ...]:
+    """What early stopping may watch on the validation data: the loss or the task's primary metric."""
+    return ("loss", "r2") if task == "regression" else ("loss", "accuracy")
+
+
+def metric_label(name: str) -> str:
+    return METRIC_LABELS.get(name, name.replace("_", " "))
+
+
+__all__ = [
+    "TASKS", "CLASSIFICATION_TASKS", "ROLES", "check_task", "is_classification",
+    "ModelInfo", "MODEL_KINDS", "LINEAR_KINDS", "check_model_kind", "models_for_task", "suggested_models",
+    "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS", "ACTIVE", "TERMINAL", "STATUSES",
+    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "SCORE_METRICS", "METRIC_DIRECTION", "METRIC_LABELS",
+    "EPOCH_METRICS", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",
+    "monitor_choices",
+    "metric_label",
+]
