@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.export import bundle_name, bundle_zip, example_record, onnx_bytes, why_not_exportable
 from core.export.model_card import render_model_card
+from core.runs.compare import run_metric
 from core.runs.store import RunRecord
 from core.runs.trained import TrainedModel
 from workbench.engine import get_engine
@@ -38,7 +39,7 @@ def _trained(workspace: str, run_id: str) -> TrainedModel:
 
 def _label(run: RunRecord) -> str:
     test = run.metrics.get("test", {})
-    key = "r2" if run.task == "regression" else "accuracy"
+    key = run_metric(run)
     score = f" · test {key} {format_metric(test.get(key))}" if key in test else ""
     return f"{run.name} · {run.model} on {run.dataset}{score}"
 

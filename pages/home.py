@@ -2,7 +2,10 @@
 import pandas as pd
 import streamlit as st
 
+from core.numbers import finite_or_none
+from core.runs.compare import run_metric
 from core.training.device import available_devices
+from core.vocab import ACTIVE
 from workbench.engine import get_engine
 from workbench.ui.common import device_line, format_ago, format_duration, page_link, status_label
 
@@ -18,7 +21,7 @@ st.markdown(
 devices = available_devices()
 gpus = [d for d in devices if d["id"] != "cpu"]
 runs = engine.store.list_runs()
-n_active = sum(r.status in ("queued", "running") for r in runs)
+n_active = sum(r.status in ACTIVE for r in runs)
 
 c1, c2, c3 = st.columns([2, 1, 1])
 with c1:
@@ -40,12 +43,11 @@ if not runs:
 else:
     rows = []
     for r in runs[:8]:
-        test = r.metrics.get("test") or {}
-        score_name = "accuracy" if "accuracy" in test else ("r2" if "r2" in test else None)
+        metric = run_metric(r)
+        score = finite_or_none((r.metrics.get("test") or {}).get(metric)) if metric else None
         rows.append({
             "Run": r.name, "Status": status_label(r.status), "Model": r.model or "", "Data": r.dataset or "",
-            "Test score": f"{score_name} {test[score_name]:.3f}" if score_name and test[score_name] is not None
-            else "",
+            "Test score": f"{metric} {score:.3f}" if score is not None else "",
             "Took": format_duration(r.summary.get("duration_s") or (r.duration_s if r.ended_at else None)),
             "Started": format_ago(r.created_at),
         })

@@ -5,11 +5,12 @@ import streamlit as st
 
 from core.evaluation import curves_figure
 from core.errors import RunNotFound
+from core.runs import compare
 from core.runs.store import RunRecord
 from core.vocab import ACTIVE
 from workbench.engine import get_engine
-from workbench.ui import compare
 from workbench.ui import evaluation as ev
+from workbench.ui import compare as figures
 from workbench.ui.common import md_escape, page_link, status_label
 
 SELECTED = "selected_runs"  # list of run ids; the Train page sets it to open one run here
@@ -182,7 +183,7 @@ def show_run(run: RunRecord) -> None:
     st.caption(" · ".join(f for f in facts if f) + (f" · tags: {', '.join(run.tags)}" if run.tags else ""))
     st.fragment(run_header, run_every=REFRESH_S if run.status in ACTIVE else None)(run.run_id)
 
-    plots = ev.evaluation_plots(ev.load_evaluation(store, run.run_id))
+    plots = ev.evaluation_plots(compare.load_evaluation(store, run.run_id))
     if plots:
         st.subheader("Evaluation on the test rows")
         columns = st.columns(2)
@@ -241,7 +242,7 @@ def show_comparison(runs: list[RunRecord]) -> None:
     if compare.metrics_long(runs).empty:
         st.info("None of these runs has test metrics yet: they appear when a run completes.")
     else:
-        st.plotly_chart(compare.metrics_bar_figure(runs), key="compare_bars", width="stretch")
+        st.plotly_chart(figures.metrics_bar_figure(runs), key="compare_bars", width="stretch")
         st.caption("Each group is one test score with one bar per run, in the same colours as the curves; "
                    "for all of these taller is better and 1.0 is perfect.")
         table = compare.metrics_table(runs)
@@ -270,7 +271,7 @@ def show_comparison(runs: list[RunRecord]) -> None:
             st.info("Pick runs that differ in a numeric setting (learning rate, batch size, layers...) and that "
                     f"all have a test {metric} to see them side by side here.")
         else:
-            st.plotly_chart(compare.parcoords_figure(frame, metric), key="compare_parcoords", width="stretch")
+            st.plotly_chart(figures.parcoords_figure(frame, metric), key="compare_parcoords", width="stretch")
             st.caption(f"Each line is one run passing through its value of every setting that differs, ending at "
                        f"its test {metric} on the last axis; blue lines scored best and red ones worst. Drag along "
                        "an axis to highlight a range.")

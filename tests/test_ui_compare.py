@@ -1,174 +1,87 @@
-"""The plain functions behind the Runs page: table, filters, config diff, parcoords and metrics data."""
+"""The Runs page's figures and one run's view: they draw what core.runs.compare and the store hold.
+
+Runs here are records written straight into the store (no training): the figures only read them.
+"""
 from __future__ import annotations
 
-import math
-from dataclasses import replace
-
+import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import DataConfig, RunConfig, TrainConfig
-from core.runs.execute import execute_run
+from core.config import DataConfig, RunConfig
+from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
+from core.runs.compare import parcoords_frame
 from workbench.ui import compare
 from workbench.ui import evaluation as ev
 
+IRIS = RunConfig(data=DataConfig("iris", "species"))
 
-def _run(engine, config: RunConfig, model: str, dataset: str) -> str:
-    run_id = engine.store.create_run(config.to_dict(), model=model, dataset=dataset)
-    assert execute_run(engine.store, engine.catalog, run_id) == "completed"
+
+def _finished(store, config: RunConfig, task: str, test: dict, val: dict | None = None, **summary) -> str:
+    run_id = store.create_run(config.to_dict(), task=task, model=config.model.kind, dataset=config.data.source)
+    store.update(run_id, summary={"metrics": {"test": test, "val": val or test}, **summary})
+    store.set_status(run_id, "running")
+    store.set_status(run_id, "completed")
     return run_id
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory):
-    """One workspace for the module: the tests below only read it, and training once keeps them fast."""
-    from core.engine import Engine
-
-    eng = Engine(tmp_path_factory.mktemp("wb-compare"))
-    yield eng
-    eng.close()
-
-
-@pytest.fixture(scope="module")
-def finished(engine):
-    """Two iris runs differing in lr and hidden sizes, a diabetes regression and a failed run."""
-    iris = RunConfig(data=DataConfig("iris", "species"), train=TrainConfig(epochs=3))
-    a = _run(engine, iris, "mlp", "iris")
-    b = _run(engine, iris.evolve(optim={"lr": 0.01}, model={"params": {"hidden_sizes": [16]}}), "mlp", "iris")
-    reg = _run(engine, RunConfig(data=DataConfig("diabetes", "progression"), train=TrainConfig(epochs=3)),
-               "mlp", "diabetes")
-    failed = engine.store.create_run(iris.to_dict(), model="mlp", dataset="iris", name="broken")
-    engine.store.set_status(failed, "failed", "the loss became NaN at epoch 2; try a smaller learning rate")
-    engine.store.update(a, tags=["baseline"])
-    return {"a": a, "b": b, "reg": reg, "failed": failed}
+@pytest.fixture
+def runs(engine):
+    store = engine.store
+    a = _finished(store, IRIS, "multiclass", {"accuracy": 0.9, "f1_macro": 0.88, "log_loss": 0.3},
+                  duration_s=2.0, epochs_run=5, best_epoch=4, n_parameters=1234)
+    b = _finished(store, IRIS.evolve(optim={"lr": 0.01}), "multiclass", {"accuracy": 0.95, "log_loss": 0.2})
+    reg = _finished(store, RunConfig(data=DataConfig("diabetes", "progression")), "regression",
+                    {"r2": 0.4, "mse": 3000.0, "rmse": 54.8})
+    return [store.get(i) for i in (a, b, reg)]
 
 
-def test_runs_frame_has_one_row_per_run_with_primary_metrics(engine, finished):
-    runs = engine.store.list_runs()
-    frame = compare.runs_frame(runs, engine.store.metric_spans([r.run_id for r in runs]))
-    assert list(frame.columns) == list(compare.TABLE_COLUMNS)
-    assert len(frame) == 4
-    rows = frame.set_index("run_id")
-    assert rows.loc[finished["a"], "metric"] == "accuracy"
-    assert rows.loc[finished["reg"], "metric"] == "r2"
-    assert rows.loc[finished["a"], "tags"] == ["baseline"]
-    reg = engine.store.get(finished["reg"])
-    assert rows.loc[finished["reg"], "test"] == pytest.approx(reg.metrics["test"]["r2"])
-    # best val is the best epoch's value, never worse than the kept model's
-    assert rows.loc[finished["a"], "best_val"] >= engine.store.get(finished["a"]).metrics["val"]["accuracy"] - 1e-9
-    history = engine.store.metrics_frame([finished["a"], finished["reg"]])
-    val = history[history["split"] == "val"]
-    assert rows.loc[finished["a"], "best_val"] == pytest.approx(
-        val[(val["run_id"] == finished["a"]) & (val["name"] == "accuracy")]["value"].max())
-    assert rows.loc[finished["reg"], "best_val"] == pytest.approx(
-        val[(val["run_id"] == finished["reg"]) & (val["name"] == "r2")]["value"].max())
-    failed = rows.loc[finished["failed"]]
-    assert failed["status"] == "failed" and math.isnan(failed["test"])
-    # the frame must survive the trip to Arrow (what st.dataframe does)
-    import pyarrow as pa
-    pa.Table.from_pandas(frame)
-
-
-def test_runs_frame_of_no_runs_is_empty_with_columns():
-    frame = compare.runs_frame([])
-    assert frame.empty and list(frame.columns) == list(compare.TABLE_COLUMNS)
-    assert compare.filter_runs(frame, ["completed"], text="x").empty
-
-
-def test_filter_runs_by_status_dataset_model_and_text(engine, finished):
-    frame = compare.runs_frame(engine.store.list_runs())
-    assert set(compare.filter_runs(frame, statuses=["failed"])["run_id"]) == {finished["failed"]}
-    assert set(compare.filter_runs(frame, datasets=["diabetes"])["run_id"]) == {finished["reg"]}
-    assert len(compare.filter_runs(frame, models=["mlp"])) == 4
-    assert set(compare.filter_runs(frame, text="BASELINE")["run_id"]) == {finished["a"]}  # tags, any case
-    assert set(compare.filter_runs(frame, text="brok")["run_id"]) == {finished["failed"]}
-    assert compare.filter_runs(frame, statuses=["completed"], datasets=["iris"], text="nothing-like-this").empty
-
-
-def test_parse_tags_and_unique_labels(engine, finished):
-    assert compare.parse_tags(" best, iris,,best ,") == ["best", "iris"]
-    assert compare.parse_tags("") == []
-    runs = engine.store.list_runs()
-    twins = [replace(r, name="twin") if r.run_id in (finished["b"], finished["reg"]) else r for r in runs]
-    labels = compare.run_labels(twins)
-    assert len(set(labels.values())) == 4
-    assert labels[finished["b"]] == f"twin ({finished['b']})"
-
-
-def test_config_diff_frame_lists_only_differing_settings(engine, finished):
-    runs = [engine.store.get(finished["a"]), engine.store.get(finished["b"])]
-    diff = compare.config_diff_frame(runs)
-    assert list(diff.columns) == [r.name for r in runs]
-    assert "optim.lr" in diff.index and diff.loc["optim.lr"].tolist() == ["0.001", "0.01"]
-    assert "train.epochs" not in diff.index and "data.source" not in diff.index
-    # model defaults are filled in: the default hidden sizes show as such, not as a blank
-    assert diff.loc["model.params.hidden_sizes"].tolist() == ["64, 64", "16"]
-    assert "model.params" not in diff.index and "name" not in diff.index
-    assert list(diff.index) == ["model.params.hidden_sizes", "optim.lr"]
-    hashed = replace(runs[1], config={**runs[1].config, "data": {**runs[1].config["data"], "content_hash": "ab" * 32}})
-    assert compare.config_diff_frame([runs[0], hashed]).loc["data.content_hash"].tolist()[1] == "abababababab…"
-    same = compare.config_diff_frame([runs[0], runs[0]])
-    assert same.empty
-
-
-def test_numeric_hyperparams_fill_model_defaults(engine, finished):
-    a = compare.numeric_hyperparams(engine.store.get(finished["a"]))
-    b = compare.numeric_hyperparams(engine.store.get(finished["b"]))
-    assert a["hidden_units"] == 128 and a["depth"] == 2  # default (64, 64)
-    assert b["hidden_units"] == 16 and b["depth"] == 1
-    assert a["lr"] == pytest.approx(-3) and b["lr"] == pytest.approx(-2)  # log10
-    assert a["batch_size"] == 64 and "momentum" not in a  # adam has no momentum setting
-
-
-def test_parcoords_frame_keeps_varying_numeric_settings_and_the_metric(engine, finished):
-    runs = [engine.store.get(finished[k]) for k in ("a", "b", "failed")]
-    frame = compare.parcoords_frame(runs, "accuracy")
-    assert len(frame) == 2  # the failed run has no test accuracy
-    assert set(frame.columns) == {"lr", "hidden_units", "depth", "accuracy"}
-    assert frame.columns[-1] == "accuracy"
-    fig = compare.parcoords_figure(frame, "accuracy")
-    labels = [d.label for d in fig.data[0].dimensions]
-    assert labels[0] == "learning rate (log scale)" and list(fig.data[0].dimensions[0].ticktext) == ["0.001", "0.01"]
-    assert compare.parcoords_frame(runs, "r2").empty
-
-
-def test_metrics_comparison_data(engine, finished):
-    runs = [engine.store.get(finished[k]) for k in ("a", "b", "reg")]
-    long = compare.metrics_long(runs)
-    assert set(long["run_id"]) == {r.run_id for r in runs}
-    assert set(long.loc[long["run_id"] == finished["reg"], "metric"]) == {"mse", "rmse", "mae", "r2"}
-    table = compare.metrics_table(runs)
-    assert list(table.columns) == [r.name for r in runs]
-    assert table.index[0] == "accuracy" and "mse" in table.index
-    assert math.isnan(table.loc["accuracy", runs[2].name])
+def test_metrics_bars_show_only_scores_one_bar_per_run(runs):
     fig = compare.metrics_bar_figure(runs)
     assert [t.name for t in fig.data] == [r.name for r in runs]
     assert fig.layout.barmode == "group"
-    # only scores on the 0..1 axis: no mse bar dwarfing the rest
-    assert list(fig.data[2].x) == ["r2"]
-    assert fig.data[0].y[0] == pytest.approx(runs[0].metrics["test"]["accuracy"])
+    assert list(fig.data[0].x) == ["accuracy", "F1 (macro)"]  # vocab's labels; log loss is no score
+    assert list(fig.data[2].x) == ["R²"]  # no mse bar dwarfing the rest
+    assert fig.data[0].y[0] == pytest.approx(0.9)
 
 
-def test_curve_metrics_orders_loss_first(engine, finished):
-    history = engine.store.metrics_frame([finished["a"], finished["reg"]])
-    assert compare.curve_metrics(history) == ["loss", "accuracy", "r2"]
-    assert compare.curve_metrics(pd.DataFrame(columns=["run_id", "split", "name", "value"])) == []
+def test_parcoords_figure_reads_the_learning_rate_on_a_log_axis(runs):
+    frame = parcoords_frame(runs[:2], "accuracy")
+    fig = compare.parcoords_figure(frame, "accuracy")
+    dims = fig.data[0].dimensions
+    assert [d.label for d in dims] == ["learning rate (log scale)", "accuracy"]
+    assert list(dims[0].ticktext) == ["0.001", "0.01"]
+    assert fig.data[0].line.reversescale is False  # higher accuracy is better: blue
+    loss = pd.DataFrame({"lr": [-3.0, -2.0], "log_loss": [0.3, 0.2]})
+    assert compare.parcoords_figure(loss, "log_loss").data[0].line.reversescale is True
 
 
-def test_evaluation_helpers(engine, finished):
-    clf = engine.store.get(finished["a"])
-    plots = ev.evaluation_plots(ev.load_evaluation(engine.store, clf.run_id))
+def test_evaluation_plots_of_each_task() -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    proba = rng.dirichlet(np.ones(3), size=len(y))
+    classes = ["a", "b", "c"]
+    clf = {"task": "multiclass", "classes": classes, "confusion": confusion(y, proba.argmax(1), classes),
+           "roc": roc_curves(y, proba, classes), "pr": pr_curves(y, proba, classes),
+           "calibration": calibration(y, proba)}
+    plots = ev.evaluation_plots(clf)
     assert [p.key for p in plots] == ["confusion", "roc", "pr", "calibration"]
     assert all(p.caption.endswith(".") for p in plots)
-    reg_plots = ev.evaluation_plots(ev.load_evaluation(engine.store, finished["reg"]))
-    assert [p.key for p in reg_plots] == ["residuals"]
-    assert ev.load_evaluation(engine.store, finished["failed"]) is None
+    reg = {"task": "regression", "residuals": residuals(rng.normal(size=30), rng.normal(size=30))}
+    assert [p.key for p in ev.evaluation_plots(reg)] == ["residuals"]
     assert ev.evaluation_plots(None) == []
 
-    failed = engine.store.get(finished["failed"])
-    assert ev.status_message(failed) == ("error", "This run failed: the loss became NaN at epoch 2; "
-                                                  "try a smaller learning rate")
-    assert ev.status_message(clf) is None
-    labels = [n.label for n in ev.summary_numbers(clf)]
+
+def test_one_runs_view_in_words(engine, runs):
+    store = engine.store
+    failed = store.create_run(IRIS.to_dict(), model="mlp", dataset="iris", name="broken")
+    store.set_status(failed, "failed", "the loss became NaN at epoch 2; try a smaller learning rate")
+    assert ev.status_message(store.get(failed)) == (
+        "error", "This run failed: the loss became NaN at epoch 2; try a smaller learning rate")
+    assert ev.status_message(runs[0]) is None
+    labels = [n.label for n in ev.summary_numbers(runs[0])]
     assert labels[:2] == ["Test accuracy", "Val accuracy"] and "Duration" in labels
-    assert "lr: 0.001" in ev.config_yaml(clf)
+    assert "Best epoch" in labels and "Parameters" in labels
+    assert [n.label for n in ev.summary_numbers(runs[2])][:3] == ["Test r2", "Val r2", "Test RMSE"]
+    assert "lr: 0.001" in ev.config_yaml(runs[0])
+    assert "R²" in ev.curve_caption("r2", several=False) and "higher is better" in ev.curve_caption("r2", False)

@@ -4,8 +4,6 @@ Every plot comes with one sentence saying how to read it; pages/runs.py draws th
 """
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +19,10 @@ from core.evaluation import (
     residuals_figure,
     roc_figure,
 )
-from core.runs.store import RunRecord, RunStore
-from core.vocab import METRIC_DIRECTION
+from core.runs.compare import run_metric
+from core.runs.store import RunRecord
+from core.vocab import METRIC_DIRECTION, metric_label
 from workbench.ui.common import md_escape
-from workbench.ui.compare import run_metric
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,19 +106,7 @@ def _duration(seconds: Any) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"  # short: st.metric truncates
 
 
-# --- evaluation plots ------------------------------------------------------------------
-def load_evaluation(store: RunStore, run_id: str) -> dict[str, Any] | None:
-    """The run's evaluation.json, or None when it has none (not finished) or it cannot be read."""
-    try:
-        path = store.artifact_path(run_id, "evaluation") or store.run_dir(run_id) / "evaluation.json"
-        if not path.is_file():
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, WorkbenchError):
-        log.warning("could not read the evaluation of run %s", run_id, exc_info=True)
-        return None
-
-
+# --- evaluation plots (of core.runs.compare.load_evaluation's data) ---------------------
 CAPTIONS = {
     "confusion": "Each cell counts test rows by true class (row) and predicted class (column), with the share of "
                  "its row; the diagonal is correct predictions.",
@@ -167,7 +151,7 @@ def curve_caption(metric: str, several: bool) -> str:
     """How to read a learning-curve plot of `metric`."""
     who = "one run's" if several else "the run's"
     better = {"min": "lower is better", "max": "higher is better"}.get(METRIC_DIRECTION.get(metric, ""), "")
-    return (f"Each colour is {who} {metric.replace('_', ' ')} per epoch: solid on the training rows, dashed on the "
+    return (f"Each colour is {who} {metric_label(metric)} per epoch: solid on the training rows, dashed on the "
             f"validation rows{'; ' + better if better else ''}. A dashed line drifting away from the solid one "
             "means the model is memorising the training rows (overfitting).")
 
@@ -182,6 +166,6 @@ def config_yaml(run: RunRecord) -> str:
 
 
 __all__ = [
-    "Plot", "Number", "status_message", "summary_numbers", "load_evaluation", "evaluation_plots",
+    "Plot", "Number", "status_message", "summary_numbers", "evaluation_plots",
     "CAPTIONS", "curve_caption", "config_yaml",
 ]
