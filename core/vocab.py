@@ -28,13 +28,27 @@ def is_classification(task: str | None) -> bool:
     return task in CLASSIFICATION_TASKS
 
 
+# --- data kinds -------------------------------------------------------------------------------
+# What a dataset is made of, which decides how it is prepared (core.runs.prepare dispatches on it)
+# and which models can read it: rows of columns, images (a zip or folder of class folders), or
+# sequences. A table whose columns are an image's pixels (the digits sample) stays a table that
+# image models can read as well (`model_takes`).
+DATA_KINDS = ("table", "image", "sequence")
+
+
+def check_data_kind(kind: object) -> str:
+    if kind not in DATA_KINDS:
+        raise ConfigError(f"data kind must be one of {DATA_KINDS}, got {kind!r}")
+    return kind  # type: ignore[return-value]
+
+
 # --- model kinds ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelInfo:
     kind: str
     label: str
     tasks: tuple[str, ...]
-    needs_image: bool
+    data_kinds: tuple[str, ...]  # the kinds of data the model reads (DATA_KINDS)
     description: str
 
 
@@ -43,14 +57,14 @@ MODEL_KINDS: dict[str, ModelInfo] = {
         kind="linear",
         label="Linear regression",
         tasks=("regression",),
-        needs_image=False,
+        data_kinds=("table",),
         description="A weighted sum of the inputs: fast, easy to read, and a good baseline.",
     ),
     "logistic": ModelInfo(
         kind="logistic",
         label="Logistic regression",
         tasks=("binary", "multiclass"),
-        needs_image=False,
+        data_kinds=("table",),
         description=(
             "A weighted sum of the inputs turned into class probabilities "
             "(sigmoid for two classes, softmax for more): a strong, readable baseline."
@@ -60,14 +74,14 @@ MODEL_KINDS: dict[str, ModelInfo] = {
         kind="mlp",
         label="Neural network (MLP)",
         tasks=("regression", "binary", "multiclass"),
-        needs_image=False,
+        data_kinds=("table",),
         description="Layers of neurons that can learn curved, interacting patterns in tabular data.",
     ),
     "cnn": ModelInfo(
         kind="cnn",
         label="Convolutional network (CNN)",
         tasks=("regression", "binary", "multiclass"),
-        needs_image=True,
+        data_kinds=("image",),
         description="Small filters slid over an image find local shapes such as edges and strokes.",
     ),
 }
@@ -80,11 +94,19 @@ def check_model_kind(kind: object) -> str:
     return kind  # type: ignore[return-value]
 
 
-def models_for_task(task: str, has_image: bool) -> list[str]:
-    """The model kinds that can learn `task` from this data, in the zoo's order."""
-    check_task(task)
+def model_takes(kind: str, data_kind: str, has_image_shape: bool = False) -> bool:
+    """Whether model `kind` can read data of `data_kind`; a table with an image shape (pixel columns)
+    is an image too."""
+    takes = MODEL_KINDS[check_model_kind(kind)].data_kinds
+    return check_data_kind(data_kind) in takes or (data_kind == "table" and has_image_shape and "image" in takes)
+
+
+def models_for_task(task: str | None, data_kind: str = "table", has_image_shape: bool = False) -> list[str]:
+    """The model kinds that can learn `task` from this data, in the zoo's order; task None: any task."""
+    if task is not None:
+        check_task(task)
     return [kind for kind, info in MODEL_KINDS.items()
-            if task in info.tasks and (has_image or not info.needs_image)]
+            if (task is None or task in info.tasks) and model_takes(kind, data_kind, has_image_shape)]
 
 
 def suggested_models(task: str) -> str:
@@ -180,7 +202,9 @@ def metric_label(name: str) -> str:
 
 __all__ = [
     "TASKS", "CLASSIFICATION_TASKS", "ROLES", "check_task", "is_classification",
-    "ModelInfo", "MODEL_KINDS", "LINEAR_KINDS", "check_model_kind", "models_for_task", "suggested_models",
+    "DATA_KINDS", "check_data_kind",
+    "ModelInfo", "MODEL_KINDS", "LINEAR_KINDS", "check_model_kind", "model_takes", "models_for_task",
+    "suggested_models",
     "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS", "ACTIVE", "TERMINAL", "STATUSES",
     "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "SCORE_METRICS", "METRIC_DIRECTION", "METRIC_LABELS",
     "EPOCH_METRICS", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",

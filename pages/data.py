@@ -113,7 +113,8 @@ with predict:
                    + (f"You changed {len(overrides)} role(s)." if overrides else ""))
 
 ui_state.set_choice(st.session_state, ui_state.DataChoice(
-    source=ref.source, target=target, task=task, roles=overrides, name=ref.name, image=bool(ref.image_shape)))
+    source=ref.source, target=target, task=task, roles=overrides, name=ref.name, image=bool(ref.image_shape),
+    data_kind=ref.data_kind))
 
 # --- look at it -----------------------------------------------------------------------------
 with look:

@@ -49,7 +49,8 @@ if not chosen:
     sample = samples.get(st.selectbox("Sample", names, key=f"{P}sample"))
     if sample is not None and sample.target:
         choice = ui_state.DataChoice(source=sample.source, target=sample.target, task=sample.task,
-                                     name=sample.name, image=bool(sample.image_shape))
+                                     name=sample.name, image=bool(sample.image_shape),
+                                     data_kind=sample.data_kind)
 
 task = choice.task
 if task is None:
@@ -73,7 +74,7 @@ model_col, optim_col, train_col = st.columns(3, gap="large")
 
 with model_col:
     st.subheader("Model")
-    kinds = models_for_task(task, choice.image)
+    kinds = models_for_task(task, choice.data_kind, choice.image)
     if st.session_state.get(f"{P}model") not in kinds:
         st.session_state[f"{P}model"] = "mlp" if "mlp" in kinds else kinds[0]
     kind = st.selectbox("Model", kinds, key=f"{P}model", format_func=lambda k: MODEL_KINDS[k].label)

@@ -45,8 +45,7 @@ with st.expander("New search", expanded=not studies, icon=":material/add:"):
     line = f"Data: **{choice.label}** → target **{choice.target}**"
     st.markdown(line + ("" if chosen else " (the sample; pick your own on the Data page)"))
     task = _task_of(choice.source, choice.task)
-    kinds = models_for_task(task, choice.image) if task in TASKS else \
-        [k for k, info in MODEL_KINDS.items() if choice.image or not info.needs_image]
+    kinds = models_for_task(task if task in TASKS else None, choice.data_kind, choice.image)
     c1, c2, c3, c4 = st.columns(4)
     kind = c1.selectbox("Model", kinds, index=kinds.index("mlp") if "mlp" in kinds else 0,
                         format_func=lambda k: MODEL_KINDS[k].label, key=f"{PREFIX}model")

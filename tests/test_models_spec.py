@@ -26,7 +26,7 @@ def test_labels_named_in_the_brief():
     assert MODEL_KINDS["logistic"].label == "Logistic regression"
     assert MODEL_KINDS["linear"].tasks == ("regression",)
     assert set(MODEL_KINDS["logistic"].tasks) == {"binary", "multiclass"}
-    assert MODEL_KINDS["cnn"].needs_image and not MODEL_KINDS["mlp"].needs_image
+    assert MODEL_KINDS["cnn"].data_kinds == ("image",) and MODEL_KINDS["mlp"].data_kinds == ("table",)
 
 
 def test_defaults_filled():
@@ -83,12 +83,12 @@ def test_unknown_kind():
 
 
 def test_models_for_task():
-    assert models_for_task("regression", has_image=False) == ["linear", "mlp"]
-    assert models_for_task("regression", has_image=True) == ["linear", "mlp", "cnn"]
-    assert models_for_task("binary", has_image=False) == ["logistic", "mlp"]
-    assert models_for_task("multiclass", has_image=True) == ["logistic", "mlp", "cnn"]
+    assert models_for_task("regression", "table") == ["linear", "mlp"]
+    assert models_for_task("regression", "table", has_image_shape=True) == ["linear", "mlp", "cnn"]
+    assert models_for_task("binary", "table") == ["logistic", "mlp"]
+    assert models_for_task("multiclass", "table", has_image_shape=True) == ["logistic", "mlp", "cnn"]
     with pytest.raises(ConfigError):
-        models_for_task("ranking", has_image=False)
+        models_for_task("ranking", "table")
 
 
 def test_spec_is_frozen():

@@ -46,7 +46,17 @@ def test_config_checks_early_stopping_watches_a_logged_metric():
 
 
 def test_models_for_task_follows_the_kinds_tasks():
-    assert vocab.models_for_task("regression", has_image=False) == ["linear", "mlp"]
-    assert "cnn" in vocab.models_for_task("multiclass", has_image=True)
+    assert vocab.models_for_task("regression", "table") == ["linear", "mlp"]
+    assert "cnn" in vocab.models_for_task("multiclass", "table", has_image_shape=True)
     with pytest.raises(ConfigError):
-        vocab.models_for_task("ranking", has_image=False)
+        vocab.models_for_task("ranking", "table")
+
+
+def test_data_kinds_decide_which_models_read_the_data():
+    assert vocab.DATA_KINDS == ("table", "image", "sequence")
+    assert vocab.models_for_task("multiclass", "image") == ["cnn"]
+    assert vocab.model_takes("cnn", "table", has_image_shape=True) and not vocab.model_takes("cnn", "table")
+    assert not vocab.model_takes("mlp", "image")
+    assert vocab.models_for_task(None, "table") == ["linear", "logistic", "mlp"]
+    with pytest.raises(ConfigError, match="data kind"):
+        vocab.models_for_task("binary", "video")

@@ -43,6 +43,7 @@ class DatasetRef:
     task: str | None = None
     image_shape: tuple[int, ...] | None = None
     description: str = ""
+    data_kind: str = "table"  # core.vocab.DATA_KINDS: decides the run's preparer and which models fit
 
     @property
     def source(self) -> str:

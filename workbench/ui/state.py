@@ -24,7 +24,8 @@ class DataChoice:
     task: str | None = None  # None: inferred
     roles: dict[str, str] = field(default_factory=dict)  # only the columns whose role the user changed
     name: str = ""  # for display
-    image: bool = False
+    image: bool = False  # pixel columns with an image shape (the digits), or image files
+    data_kind: str = "table"  # core.vocab.DATA_KINDS
 
     @property
     def label(self) -> str:

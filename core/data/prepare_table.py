@@ -1,0 +1,45 @@
+"""The table preparer: load, check, split, fit the preprocessor on the training rows only."""
+from __future__ import annotations
+
+from core.config import RunConfig
+from core.data.catalog import DatasetRef
+from core.data.checks import run_checks
+from core.data.loading import load_dataset
+from core.data.prepared import PreparedData, check_model_fits
+from core.data.preprocess import Preprocessor, drop_missing_target
+from core.data.schema import build_schema
+from core.data.split import Split, split_indices
+from core.errors import DataError
+
+
+def prepare_table(config: RunConfig, ref: DatasetRef, split: Split | None = None) -> PreparedData:
+    """A CSV/Parquet table (or a sample) as float32 rows. `split` overrides the seeded split (CV)."""
+    d = config.data
+    frame = load_dataset(ref)
+    if d.target not in frame.columns:
+        shown = ", ".join(map(str, list(frame.columns)[:8]))
+        raise DataError(f"target column '{d.target}' is not in {ref.name} (columns: {shown}...)")
+    frame = drop_missing_target(frame, d.target).reset_index(drop=True)
+    schema = build_schema(frame, d.target, task=d.task, roles=dict(d.roles) or None, image_shape=ref.image_shape)
+    checks = run_checks(frame, d.target, schema.task, image_shape=ref.image_shape)
+    blocking = [c for c in checks if c.level == "error"]
+    if blocking:
+        raise DataError(f"{blocking[0].message} {blocking[0].advice}".strip())
+    check_model_fits(config.model.kind, schema, "table")
+    # what the Data page warned about goes with the run, so it is seen where the results are read;
+    # a column the run leaves out (an ID, a constant) is no longer its problem
+    used = {*schema.features, d.target}
+    warnings = [f"data check: {c.message}" for c in checks
+                if c.level == "warning" and (c.column is None or str(c.column) in used)]
+    y_raw = frame[d.target]
+    split = split or split_indices(y_raw.to_numpy(), schema.task, d.val_fraction, d.test_fraction, config.train.seed)
+    pre = Preprocessor(schema).fit(frame.iloc[split.train])
+    X, y = {}, {}
+    for part in ("train", "val", "test"):
+        rows = frame.iloc[getattr(split, part)]
+        X[part] = pre.transform(rows)
+        y[part] = pre.encode_target(rows[d.target])
+    return PreparedData(ref, frame, schema, split, pre, X, y, warnings)
+
+
+__all__ = ["prepare_table"]
