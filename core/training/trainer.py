@@ -41,15 +41,23 @@ class Trainer:
     variable WORKBENCH_CUDA_GRAPHS (on unless "0"), False always trains eagerly.
     streaming: keep the data in host memory and stream batches even when it would fit on the device
     (benchmarks, tests); otherwise that is decided from the data's size and on out-of-memory.
+    batch_transform: applied to each training batch on the device before the model sees it (image
+    augmentation), never to validation or prediction batches. It may draw from torch's default
+    generator (seeded by the run's seed); a CUDA graph captures it only if it says `graph_safe = True`.
+
+    X may be of any shape and dtype: uint8 (image batches) stays uint8 on the device, a quarter of the
+    memory of float32, for the model's first layer to scale; anything else trains as float32.
     """
 
     def __init__(self, config: RunConfig, task: str, callbacks: Iterable[Callback] = (), *,
-                 cuda_graphs: bool | None = None, streaming: bool = False):
+                 cuda_graphs: bool | None = None, streaming: bool = False,
+                 batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.config = config
         self.task = task
         self.extra_callbacks = list(callbacks)
         self.cuda_graphs = cuda_graphs
         self.streaming = streaming
+        self.batch_transform = batch_transform
         self.stop_training = False
 
     # --- public -----------------------------------------------------------------
@@ -123,7 +131,7 @@ class Trainer:
     def predict(self, X: Any) -> np.ndarray:
         """Raw model outputs (logits or standardised values) as float32 numpy, batched on the device."""
         self.model_.eval()
-        X_t = torch.as_tensor(np.asarray(X, dtype=np.float32)) if not torch.is_tensor(X) else X
+        X_t = _as_input(X)
 
         def outputs(bs: int) -> np.ndarray:
             outs = []
@@ -168,6 +176,8 @@ class Trainer:
     def _step_mode(self) -> tuple[str, str]:
         """How the steps will run, and why (see the module's docstring)."""
         graphed, reason = graph_eligibility(self.config, self.device_, self.model_)
+        if graphed and self.batch_transform is not None and not getattr(self.batch_transform, "graph_safe", False):
+            graphed, reason = False, "the training-batch transform is not known to be graph-safe"
         if graphed and not graphs_enabled(self.cuda_graphs):
             graphed, reason = False, "CUDA graphs turned off"
         mode = ("cuda-graph" if graphed else "eager") if not self.streaming_ else \
@@ -263,6 +273,8 @@ class Trainer:
     def _train_step(self, xb: torch.Tensor, yb: torch.Tensor, capturing: bool = False) -> None:
         """One optimizer step; its loss, correct count and non-finite flag are added up on the device."""
         model, opt = self.model_, self.optimizer_
+        if self.batch_transform is not None:
+            xb = self.batch_transform(xb)
         with autocast(self.device_, self.amp_dtype_, cache=not capturing):
             out = model(xb)
         loss = self.loss_fn_(out.float(), yb)
@@ -368,11 +380,17 @@ class Trainer:
             self.emit(reason)
 
     def _host_tensors(self, X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        X_t = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32)) if not torch.is_tensor(X) else X.float()
+        X_t = _as_input(X)
         y_np = y if torch.is_tensor(y) else np.array(y)  # a copy: torch needs a writable array
         if self.task == "multiclass":
             return X_t, torch.as_tensor(y_np).long()
         return X_t, torch.as_tensor(y_np).float().reshape(-1, 1)
+
+
+def _as_input(X: Any) -> torch.Tensor:
+    """The model's input as a tensor: uint8 (pixels) unchanged, anything else as float32."""
+    X_t = X if torch.is_tensor(X) else torch.as_tensor(np.ascontiguousarray(X))
+    return X_t if X_t.dtype == torch.uint8 else X_t.float()
 
 
 def _loss_for(task: str) -> nn.Module:
