@@ -54,12 +54,12 @@ def _trial(number: int, state: str, value: float | None, **params) -> TrialRow:
     return TrialRow(number=number, state=state, value=value, params=params, run_id=f"r{number}")
 
 
-def test_best_so_far_and_parallel_coordinates():
+def test_best_so_far_and_parallel_coordinates_figures():
     trials = [_trial(0, "complete", 0.8, lr=0.01, optimizer="adam"), _trial(1, "pruned", None, lr=0.1),
               _trial(2, "complete", 0.9, lr=0.001, optimizer="sgd"), _trial(3, "complete", 0.85, lr=0.02,
                                                                           optimizer="adam")]
-    assert tune_views.best_so_far(trials, "maximize") == [(1, 0.8, 0.8), (3, 0.9, 0.9), (4, 0.85, 0.9)]
-    assert tune_views.best_so_far(trials, "minimize")[-1] == (4, 0.85, 0.8)
+    best = tune_views.best_so_far_figure(trials, "accuracy", "maximize")
+    assert list(best.data[0].x) == [1, 3, 4] and list(best.data[1].y) == [0.8, 0.9, 0.9]  # core's best_so_far
     space = [SearchParam("lr", "float", 1e-3, 1e-1, log=True), SearchParam("optimizer", "choice",
                                                                            choices=("adam", "sgd"))]
     fig = tune_views.parallel_figure(trials, space, "accuracy")

@@ -1,13 +1,12 @@
 """Widgets and figures for cross-validation and search results.
 
-The figure and table builders are plain functions of plain data (unit-tested); the
+The figure and table builders draw what core.tuning computes (unit-tested); the
 `draw_*` functions put them on the page. `draw_cv` is what the Train page shows for
 a cross-validation parent.
 """
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, Sequence
 
 import pandas as pd
@@ -15,14 +14,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.vocab import ACTIVE
+from core.tuning.analysis import (
+    MIN_TRIALS_FOR_IMPORTANCE, best_so_far, complete_trials, param_importances, trial_curves,
+)
 from core.tuning.cv import CvResult, cv_result
-from core.tuning.search import StudySpec, TrialRow, load_study, study_spec, study_trials
+from core.tuning.search import StudySpec, TrialRow, study_spec, study_trials
 from core.tuning.space import SearchParam
 from workbench.ui.common import format_duration
 
 STATE_COLORS = {"complete": "#2e7d32", "pruned": "#9e9e9e", "failed": "#c62828", "stopped": "#ef6c00",
                 "running": "#1565c0"}
-MIN_TRIALS_FOR_IMPORTANCE = 3
 
 
 # --- search: tables and figures ----------------------------------------------------------------
@@ -39,19 +40,6 @@ def trials_frame(trials: Sequence[TrialRow], metric: str) -> pd.DataFrame:
     if not frame.empty and frame["pruned at epoch"].isna().all():
         frame = frame.drop(columns=["pruned at epoch"])
     return frame
-
-
-def best_so_far(trials: Sequence[TrialRow], direction: str) -> list[tuple[int, float, float]]:
-    """(trial number, its value, best value up to it) for each complete trial, in trial order."""
-    out: list[tuple[int, float, float]] = []
-    best: float | None = None
-    for t in sorted(trials, key=lambda t: t.number):
-        if t.state != "complete" or t.value is None or not math.isfinite(t.value):
-            continue
-        if best is None or (t.value > best if direction == "maximize" else t.value < best):
-            best = t.value
-        out.append((t.number + 1, t.value, best))
-    return out
 
 
 def best_so_far_figure(trials: Sequence[TrialRow], metric: str, direction: str) -> go.Figure:
@@ -101,29 +89,6 @@ def parallel_figure(trials: Sequence[TrialRow], space: Sequence[SearchParam], me
     return fig
 
 
-_importance_cache: dict[tuple[str, str, int], dict[str, float]] = {}
-_importance_lock = threading.Lock()
-
-
-def param_importances(engine: Any, parent_id: str, n_complete: int) -> dict[str, float] | None:
-    """optuna.importance over the complete trials; recomputed only when another trial completes."""
-    if n_complete < MIN_TRIALS_FOR_IMPORTANCE:
-        return None
-    key = (str(engine.workspace), parent_id, n_complete)
-    with _importance_lock:
-        if key in _importance_cache:
-            return _importance_cache[key]
-    import optuna
-
-    try:
-        result = optuna.importance.get_param_importances(load_study(engine, parent_id))
-    except (RuntimeError, ValueError):  # too little spread in the values to say anything
-        return None
-    with _importance_lock:
-        _importance_cache[key] = dict(result)
-    return dict(result)
-
-
 def importance_figure(importances: dict[str, float]) -> go.Figure:
     items = sorted(importances.items(), key=lambda kv: kv[1])
     fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h",
@@ -141,13 +106,6 @@ def trial_curves_figure(curves: pd.DataFrame, monitor: str) -> go.Figure:
     fig.update_layout(title=f"val {monitor} per epoch", xaxis_title="epoch", yaxis_title=f"val {monitor}",
                       height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False)
     return fig
-
-
-def trial_curves(engine: Any, trials: Sequence[TrialRow], monitor: str) -> pd.DataFrame:
-    by_run = {t.run_id: t.number for t in trials if t.run_id}
-    frame = engine.store.metrics_frame(by_run)
-    frame = frame[(frame["split"] == "val") & (frame["name"] == monitor)]
-    return frame.assign(trial=frame["run_id"].map(by_run))[["trial", "epoch", "value"]]
 
 
 # --- cross-validation ---------------------------------------------------------------------------
@@ -231,12 +189,12 @@ def draw_study(engine: Any, parent_id: str) -> None:
         else:
             left, right = st.columns(2)
             left.plotly_chart(best_so_far_figure(trials, spec.metric, spec.direction), key=f"tune_best_{parent_id}")
-            right.plotly_chart(trial_curves_figure(trial_curves(engine, trials, spec.monitor), spec.monitor),
+            right.plotly_chart(trial_curves_figure(trial_curves(engine.store, trials, spec.monitor), spec.monitor),
                                key=f"tune_curves_{parent_id}")
             st.dataframe(trials_frame(trials, spec.metric), hide_index=True, key=f"tune_trials_{parent_id}")
             parallel = parallel_figure(trials, spec.space, spec.metric)
-            n_complete = sum(1 for t in trials if t.state == "complete")
-            importances = param_importances(engine, parent_id, n_complete)
+            n_complete = complete_trials(trials)
+            importances = param_importances(engine.workspace, spec.name, n_complete)
             left, right = st.columns(2)
             if parallel is not None:
                 left.plotly_chart(parallel, key=f"tune_parallel_{parent_id}")
