@@ -11,7 +11,7 @@ from core.vocab import ACTIVE
 from workbench.engine import get_engine
 from workbench.ui import evaluation as ev
 from workbench.ui import compare as figures
-from workbench.ui.common import md_escape, page_link, status_label
+from workbench.ui.common import PRIMARY_METRICS, md_escape, page_link, status_label
 
 SELECTED = "selected_runs"  # list of run ids; the Train page sets it to open one run here
 TABLE = "runs_table"  # the dataframe's selection state (row positions in the table shown)
@@ -92,7 +92,7 @@ TABLE_CONFIG = {
     "dataset": st.column_config.TextColumn("Dataset"),
     "model": st.column_config.TextColumn("Model", width="small"),
     "metric": st.column_config.TextColumn("Metric", width="small",
-                                          help="accuracy for classification, r2 for regression"),
+                                          help=PRIMARY_METRICS),
     "best_val": st.column_config.NumberColumn("Best val", format="%.4f", width="small",
                                               help="Best validation score over the epochs"),
     "test": st.column_config.NumberColumn("Test", format="%.4f", width="small",

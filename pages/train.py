@@ -10,7 +10,7 @@ from workbench.engine import get_engine
 from workbench.ui import datasets as ds
 from workbench.ui import state as ui_state
 from workbench.ui.common import md_escape, page_link
-from workbench.ui.forms import build_config, config_to_cli, device_options, hyperparam_inputs
+from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli, device_options, hyperparam_inputs
 from workbench.ui.live import follow_open_request, live_panel
 from workbench.ui.tune_views import draw_cv
 
@@ -21,10 +21,14 @@ CV_PARENTS = "train_cv_parents"  # cross-validation parents started from this se
 ui_state.restore_widgets(st.session_state, P)
 
 
-def kw(name: str, **default):
-    """key=..., plus the default only on first draw (a restored value must not fight a default)."""
+def kw(name: str, options=None):
+    """key=..., plus the form's default (FORM_DEFAULTS: RunConfig's) only on first draw, as the value or,
+    for a select, the index in `options` (a restored value must not fight a default)."""
     key = P + name
-    return {"key": key} if key in st.session_state else {"key": key, **default}
+    if key in st.session_state:
+        return {"key": key}
+    default = FORM_DEFAULTS[name]
+    return {"key": key, "index": list(options).index(default)} if options is not None else {"key": key, "value": default}
 
 
 def keep_if_valid(name: str, options) -> None:
@@ -76,7 +80,7 @@ with model_col:
     st.subheader("Model")
     kinds = models_for_task(task, choice.data_kind, choice.image)
     if st.session_state.get(f"{P}model") not in kinds:
-        st.session_state[f"{P}model"] = "mlp" if "mlp" in kinds else kinds[0]
+        st.session_state[f"{P}model"] = FORM_DEFAULTS["model"] if FORM_DEFAULTS["model"] in kinds else kinds[0]
     kind = st.selectbox("Model", kinds, key=f"{P}model", format_func=lambda k: MODEL_KINDS[k].label)
     st.caption(MODEL_KINDS[kind].description)
     values["model"] = kind
@@ -84,79 +88,80 @@ with model_col:
 
 with optim_col:
     st.subheader("Optimiser")
-    values["optimizer"] = st.selectbox("Optimiser", OPTIMIZERS, **kw("optimizer", index=OPTIMIZERS.index("adam")),
+    values["optimizer"] = st.selectbox("Optimiser", OPTIMIZERS, **kw("optimizer", OPTIMIZERS),
                                        help="How the weights are updated from the gradients. Adam is a safe default.")
     values["lr"] = st.number_input("Learning rate", min_value=1e-6, max_value=10.0, step=1e-4, format="%g",
-                                   **kw("lr", value=1e-3),
+                                   **kw("lr"),
                                    help="How big each update step is. Too high: the loss jumps around; "
                                         "too low: training crawls.")
     if values["optimizer"] in ("sgd", "rmsprop"):
         values["momentum"] = st.number_input("Momentum", min_value=0.0, max_value=0.999, step=0.05,
-                                             **kw("momentum", value=0.9),
+                                             **kw("momentum"),
                                              help="How much of the previous update carries into the next one.")
     if values["optimizer"] == "sgd":
-        values["nesterov"] = st.checkbox("Nesterov momentum", **kw("nesterov", value=False),
+        values["nesterov"] = st.checkbox("Nesterov momentum", **kw("nesterov"),
                                          help="Looks ahead along the momentum before taking the gradient; "
                                               "often a little faster.")
     values["schedule"] = st.selectbox(
-        "Learning-rate schedule", SCHEDULES, **kw("schedule", index=0),
+        "Learning-rate schedule", SCHEDULES, **kw("schedule", SCHEDULES),
         help="constant: never changes; step: cut every few epochs; cosine: glides down to zero; onecycle: "
              "warms up then anneals; plateau: cut when the validation loss stops improving.")
     if values["schedule"] == "step":
         a, b = st.columns(2)
         values["step_size"] = a.number_input("Every (epochs)", min_value=1, max_value=10_000,
-                                             **kw("step_size", value=10))
+                                             **kw("step_size"))
         values["gamma"] = b.number_input("Multiply by", min_value=0.01, max_value=1.0, step=0.05,
-                                         **kw("gamma", value=0.5))
+                                         **kw("gamma"))
     elif values["schedule"] == "plateau":
         a, b = st.columns(2)
         values["plateau_patience"] = a.number_input("Wait (epochs)", min_value=1, max_value=1000,
-                                                    **kw("plateau_patience", value=3))
+                                                    **kw("plateau_patience"))
         values["plateau_factor"] = b.number_input("Multiply by", min_value=0.01, max_value=0.99,
-                                                  step=0.05, **kw("plateau_factor", value=0.5))
+                                                  step=0.05, **kw("plateau_factor"))
     elif values["schedule"] == "onecycle":
         values["warmup_fraction"] = st.slider("Warm-up share of training", 0.05, 0.95, step=0.05,
-                                              **kw("warmup_fraction", value=0.3))
+                                              **kw("warmup_fraction"))
     a, b = st.columns(2)
     values["weight_decay"] = a.number_input("Weight decay (L2)", min_value=0.0, max_value=1.0, step=1e-4,
-                                            format="%g", **kw("weight_decay", value=0.0),
+                                            format="%g", **kw("weight_decay"),
                                             help="Pulls weights towards zero; helps against overfitting.")
     values["l1"] = b.number_input("L1 penalty", min_value=0.0, max_value=1.0, step=1e-5, format="%g",
-                                  **kw("l1", value=0.0), help="Pushes unhelpful weights to exactly zero.")
+                                  **kw("l1"), help="Pushes unhelpful weights to exactly zero.")
 
 with train_col:
     st.subheader("Training")
     a, b = st.columns(2)
-    values["epochs"] = a.number_input("Epochs", min_value=1, max_value=100_000, **kw("epochs", value=30),
+    values["epochs"] = a.number_input("Epochs", min_value=1, max_value=100_000, **kw("epochs"),
                                       help="How many times the model sees the whole training data.")
     values["batch_size"] = b.number_input("Batch size", min_value=1, max_value=1_000_000,
-                                          **kw("batch_size", value=64), help="Rows per update step.")
-    values["early_stopping"] = st.toggle("Early stopping", **kw("early_stopping", value=True),
+                                          **kw("batch_size"), help="Rows per update step.")
+    values["early_stopping"] = st.toggle("Early stopping", **kw("early_stopping"),
                                          help="Stop when the validation score stops improving, "
                                               "and keep the best weights.")
     if values["early_stopping"]:
         a, b = st.columns(2)
         values["patience"] = a.number_input("Patience (epochs)", min_value=1, max_value=10_000,
-                                            **kw("patience", value=8))
+                                            **kw("patience"))
         keep_if_valid("monitor", monitor_choices(task))
-        values["monitor"] = b.selectbox("Watch", monitor_choices(task), key=f"{P}monitor",
+        values["monitor"] = b.selectbox("Watch", monitor_choices(task), **kw("monitor", monitor_choices(task)),
                                         format_func=lambda m: f"val {m}",
                                         help="The validation score that must keep improving.")
     values["grad_clip"] = st.number_input("Gradient clipping (0 = off)", min_value=0.0, max_value=1e6, step=0.5,
-                                          **kw("grad_clip", value=0.0),
+                                          **kw("grad_clip"),
                                           help="Caps the size of each update; steadies unstable training.")
     devices = device_options(available_devices())
     keep_if_valid("device", devices)
-    values["device"] = st.selectbox("Device", list(devices), key=f"{P}device", format_func=lambda d: devices[d],
+    values["device"] = st.selectbox("Device", list(devices), **kw("device", devices),
+                                    format_func=lambda d: devices[d],
                                     help="Runs on different GPUs train at the same time; "
                                          "runs on one device one after another.")
-    values["precision"] = st.selectbox("Precision", PRECISIONS, key=f"{P}precision",
+    values["precision"] = st.selectbox("Precision", PRECISIONS, **kw("precision", PRECISIONS),
                                        format_func=lambda p: PRECISION_LABELS[p])
     st.caption("Mixed precision (bf16, fp16) only applies on a CUDA GPU; on the CPU a run trains in fp32.")
     a, b = st.columns(2)
-    values["seed"] = a.number_input("Seed", min_value=0, max_value=2**31 - 1, **kw("seed", value=0),
+    values["seed"] = a.number_input("Seed", min_value=0, max_value=2**31 - 1, **kw("seed"),
                                     help="Same seed, same settings, same device: the same result.")
-    values["name"] = b.text_input("Run name", key=f"{P}name", placeholder="automatic",
+    values["name"] = b.text_input("Run name", **kw("name"), placeholder="automatic",
                                   help="Leave empty for a name like mlp-iris-3.")
 
 ui_state.save_widgets(st.session_state, P)

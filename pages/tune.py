@@ -13,8 +13,8 @@ from core.tuning.search import (
 from core.tuning.space import apply_values, current_values
 from workbench.engine import get_engine
 from workbench.ui import state, tune_views
-from workbench.ui.common import format_metric, page_link, status_label, user_errors
-from workbench.ui.forms import build_config
+from workbench.ui.common import PRIMARY_METRICS, format_metric, page_link, status_label, user_errors
+from workbench.ui.forms import FORM_DEFAULTS, build_config
 
 SELECTED = "tune_study"
 # The new-search form's widget keys, kept across page changes. Only settable widgets may carry it:
@@ -47,17 +47,18 @@ with st.expander("New search", expanded=not studies, icon=":material/add:"):
     task = _task_of(choice.source, choice.task)
     kinds = models_for_task(task if task in TASKS else None, choice.data_kind, choice.image)
     c1, c2, c3, c4 = st.columns(4)
-    kind = c1.selectbox("Model", kinds, index=kinds.index("mlp") if "mlp" in kinds else 0,
+    default_kind = FORM_DEFAULTS["model"] if FORM_DEFAULTS["model"] in kinds else kinds[0]
+    kind = c1.selectbox("Model", kinds, index=kinds.index(default_kind),
                         format_func=lambda k: MODEL_KINDS[k].label, key=f"{PREFIX}model")
     n_trials = c2.number_input("Trials", min_value=1, max_value=1000, value=20, step=1, key=f"{PREFIX}trials")
-    epochs = c3.number_input("Epochs per trial (fixed)", min_value=1, max_value=10000, value=30, step=1,
-                             key=f"{PREFIX}epochs")
+    epochs = c3.number_input("Epochs per trial (fixed)", min_value=1, max_value=10000,
+                             value=FORM_DEFAULTS["epochs"], step=1, key=f"{PREFIX}epochs")
     metrics = ["auto", *(metric_choices(task) if task else ())]
     metric = c4.selectbox("Optimise (validation)", metrics, key=f"{PREFIX}metric",
-                          help="auto: accuracy for classification, r2 for regression.")
+                          help=f"auto: {PRIMARY_METRICS}.")
     with st.expander("Search options"):
         o1, o2, o3 = st.columns(3)
-        seed = o1.number_input("Seed", min_value=0, value=0, step=1, key=f"{PREFIX}seed",
+        seed = o1.number_input("Seed", min_value=0, value=FORM_DEFAULTS["seed"], step=1, key=f"{PREFIX}seed",
                                help="Seeds the trials and Optuna's sampler: the same seed gives the same search.")
         pruning = o2.toggle("Prune unpromising trials", value=True, key=f"{PREFIX}pruning",
                             help="Stop a trial whose validation curve is below the median of earlier trials.")

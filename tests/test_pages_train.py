@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.config import DataConfig, RunConfig, TrainConfig
+from core.config import DataConfig, OptimConfig, RunConfig, ScheduleConfig, TrainConfig
 from core.runs.execute import execute_run
 from core.vocab import TERMINAL
 from tests.helpers import wait_for
@@ -51,6 +51,14 @@ def test_usable_at_once_with_iris_when_no_data_was_chosen() -> None:
     assert cli.startswith("workbench train --data iris --target species") and "--config" not in cli
     assert RunConfig.from_yaml(yaml_text).data.target == "species"
     assert not widget(at.button, "Start training").disabled
+    # the widgets start at RunConfig's defaults
+    train, optim = TrainConfig(), OptimConfig()
+    assert (widget(at.number_input, "Epochs").value, widget(at.number_input, "Batch size").value,
+            widget(at.number_input, "Patience (epochs)").value) == (train.epochs, train.batch_size, train.patience)
+    assert (widget(at.selectbox, "Optimiser").value, widget(at.number_input, "Learning rate").value) == (
+        optim.name, optim.lr)
+    assert widget(at.selectbox, "Learning-rate schedule").value == ScheduleConfig().name
+    assert RunConfig.from_yaml(yaml_text).train == train
 
 
 def test_the_data_choice_carries_over_and_limits_the_models() -> None:

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import MISSING, fields
 
 import pytest
 
-from core.config import RunConfig
+from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig, TrainConfig
 from core.errors import ConfigError
-from core.models import model_spec
+from core.models import model_spec, resolve_params
 from workbench.cli import build_parser
 from workbench.commands.train import config_from_args
 from core.vocab import monitor_choices
-from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli
+from workbench.ui.forms import FORM_DEFAULTS, FORM_FIELDS, UNSET, build_config, config_to_cli, form_values
+from workbench.ui.state import DEFAULT_SOURCE, DEFAULT_TARGET
 
 
 def test_defaults_build_a_valid_config() -> None:
@@ -96,8 +98,39 @@ def test_cli_command_turns_early_stopping_off_and_skips_defaults() -> None:
     assert "--schedule" not in command and "--device" not in command and "--precision" not in command
 
 
-def test_form_defaults_cover_every_key_build_config_reads() -> None:
-    assert build_config(dict(FORM_DEFAULTS)) == build_config({})
+# Settings the Train form leaves at RunConfig's default (they are in the YAML and the CLI's --config).
+NOT_ON_THE_FORM = {("data", "content_hash"), ("data", "val_fraction"), ("data", "test_fraction"),
+                   ("train", "drop_last")}
+
+
+def test_form_defaults_are_runconfigs_defaults() -> None:
+    """Every setting the form exposes starts at the dataclass default (None shown as the form's word for it)."""
+    sections = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
+                "train": TrainConfig}
+    exposed = {where: key for key, where in FORM_FIELDS.items()}
+    for section, kind in sections.items():
+        for f in fields(kind):
+            if (section, f.name) in NOT_ON_THE_FORM or f.default is MISSING and f.default_factory is MISSING:
+                continue  # data.source and data.target have no default: the form starts on the iris sample
+            assert (section, f.name) in exposed, f"{section}.{f.name} is neither on the form nor NOT_ON_THE_FORM"
+            default = f.default if f.default is not MISSING else f.default_factory()
+            key = exposed[(section, f.name)]
+            assert FORM_DEFAULTS[key] == (UNSET[key] if default is None and key in UNSET else default), key
+    assert (FORM_DEFAULTS["source"], FORM_DEFAULTS["target"]) == (DEFAULT_SOURCE, DEFAULT_TARGET)
+    assert FORM_DEFAULTS["name"] == "" and RunConfig(data=DataConfig("x", "y")).name is None
+    # and the empty form builds exactly the default config (with the model's default parameters filled in)
+    default = RunConfig(data=DataConfig(DEFAULT_SOURCE, DEFAULT_TARGET),
+                        model=ModelConfig(params=resolve_params("mlp", {})))
+    assert build_config({}) == default
+
+
+def test_form_values_round_trip_a_config() -> None:
+    config = build_config({"source": "wine", "target": "cultivar", "optimizer": "sgd", "lr": 0.05, "nesterov": True,
+                           "schedule": "plateau", "monitor": "accuracy", "grad_clip": 2.0, "name": "x",
+                           "early_stopping": False, "params": {"hidden_sizes": "8"}})
+    assert build_config(form_values(config)) == config
+    unset = form_values(build_config({}))
+    assert (unset["monitor"], unset["grad_clip"], unset["name"]) == ("loss", 0.0, "")
 
 
 @pytest.mark.parametrize("kind, source, target", [

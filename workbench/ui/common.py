@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import streamlit as st
 
 from core.errors import WorkbenchError
+from core.vocab import CLASSIFICATION_TASKS, primary_metric
 
 PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 
@@ -93,6 +94,9 @@ def user_errors() -> Iterator[None]:
 
 
 # --- formatting ----------------------------------------------------------------
+# What a run is judged by, in words for a help text: "accuracy for classification, r2 for regression".
+PRIMARY_METRICS = (f"{primary_metric(CLASSIFICATION_TASKS[0])} for classification, "
+                   f"{primary_metric('regression')} for regression")
 STATUS_ICONS = {
     "queued": "⏳", "running": "▶️", "completed": "✅", "failed": "❌", "cancelled": "⏹️", "interrupted": "⚠️",
 }

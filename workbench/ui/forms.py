@@ -1,7 +1,8 @@
 """The Train form: widgets from a model's hyperparameter spec, and form values -> RunConfig -> CLI.
 
-`build_config` and `config_to_cli` are plain functions (unit-tested); `hyperparam_inputs`
-draws the widgets for one model's spec.
+`build_config`, `form_values` and `config_to_cli` are plain functions (unit-tested); `hyperparam_inputs`
+draws the widgets for one model's spec. The form's defaults are RunConfig's (FORM_DEFAULTS is derived
+from the dataclasses), so a default is changed in core/config.py alone.
 """
 from __future__ import annotations
 
@@ -14,20 +15,38 @@ from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, Schedul
 from core.errors import ConfigError
 from core.models import HyperParam, model_spec, resolve_params
 from workbench.ui.common import device_line, gpu_option
+from workbench.ui.state import DEFAULT_SOURCE, DEFAULT_TARGET
 
-# Every key build_config reads, with the value the form starts from.
-FORM_DEFAULTS: dict[str, Any] = {
-    "source": "iris", "target": "species", "task": None, "roles": {},
-    "model": "mlp", "params": {},
-    "optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "nesterov": False,
-    "schedule": "constant", "step_size": 10, "gamma": 0.5, "plateau_patience": 3, "plateau_factor": 0.5,
-    "warmup_fraction": 0.3,
-    "weight_decay": 0.0, "l1": 0.0,
-    "batch_size": 64, "epochs": 30,
-    "early_stopping": True, "patience": 8, "monitor": "loss",
-    "grad_clip": 0.0,  # 0: off
-    "device": "auto", "precision": "fp32", "seed": 0, "name": "",
+# Form key -> (RunConfig section, field): every key build_config reads. "" is RunConfig itself.
+FORM_FIELDS: dict[str, tuple[str, str]] = {
+    "source": ("data", "source"), "target": ("data", "target"), "task": ("data", "task"), "roles": ("data", "roles"),
+    "model": ("model", "kind"), "params": ("model", "params"),
+    "optimizer": ("optim", "name"), "lr": ("optim", "lr"), "momentum": ("optim", "momentum"),
+    "nesterov": ("optim", "nesterov"), "weight_decay": ("optim", "weight_decay"), "l1": ("optim", "l1"),
+    "schedule": ("schedule", "name"), "step_size": ("schedule", "step_size"), "gamma": ("schedule", "gamma"),
+    "plateau_patience": ("schedule", "plateau_patience"), "plateau_factor": ("schedule", "plateau_factor"),
+    "warmup_fraction": ("schedule", "warmup_fraction"),
+    "batch_size": ("train", "batch_size"), "epochs": ("train", "epochs"),
+    "early_stopping": ("train", "early_stopping"), "patience": ("train", "patience"), "monitor": ("train", "monitor"),
+    "grad_clip": ("train", "grad_clip"), "device": ("train", "device"), "precision": ("train", "precision"),
+    "seed": ("train", "seed"), "name": ("", "name"),
 }
+# What a widget shows for a setting the config leaves unset (None).
+UNSET = {"monitor": "loss", "grad_clip": 0.0, "name": ""}
+
+
+def form_values(config: RunConfig) -> dict[str, Any]:
+    """The form's values that describe `config` (build_config's inverse for what the form shows)."""
+    values: dict[str, Any] = {}
+    for key, (section, name) in FORM_FIELDS.items():
+        value = getattr(getattr(config, section) if section else config, name)
+        values[key] = UNSET.get(key, value) if value is None else value
+    return values
+
+
+# The values the form starts from: RunConfig's defaults, on the sample the Train page starts with.
+FORM_DEFAULTS: dict[str, Any] = form_values(RunConfig(data=DataConfig(DEFAULT_SOURCE, DEFAULT_TARGET)))
+
 
 def build_config(values: Mapping[str, Any]) -> RunConfig:
     """The RunConfig a filled-in Train form describes; ConfigError (a user-fit message) if it is invalid."""
