@@ -118,10 +118,10 @@ class Steps(Callback):
         self.last_step = 0
         self.epoch_states: list[dict[str, torch.Tensor]] = []
 
-    def on_step_end(self, trainer: Any, step: int) -> None:
+    def on_step_end(self, trainer: Any, *, step: int, **kwargs: Any) -> None:
         self.last_step = step
 
-    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: Any, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
         self.epoch_states.append(trainer.snapshot())
 
 

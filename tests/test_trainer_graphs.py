@@ -364,7 +364,7 @@ def test_partial_last_batch_steps_eagerly_with_the_same_optimizer(data: dict[str
     config = run_config(drop_last=False, grad_clip=0.5, l1=1e-4,
                         model={"hidden_sizes": [32, 16], "batch_norm": True})
     with_graph, without = graphed_and_eager(config, data)
-    assert with_graph._steps_per_epoch() == 9  # 8 replays and one short eager step an epoch
+    assert with_graph.steps_per_epoch_ == 9  # 8 replays and one short eager step an epoch
     assert_same_training(with_graph, without, rtol=1e-5, atol=1e-6)
 
 

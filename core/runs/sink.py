@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.runs.store import MetricRow, RunStore
-from core.training.callbacks import Callback
-from core.training.device import memory_mb
-
-if TYPE_CHECKING:
-    from core.training.trainer import Trainer
+from core.training.callbacks import Callback, TrainerView
 
 
 class StoreLogger(Callback):
@@ -20,20 +16,15 @@ class StoreLogger(Callback):
         self.buffer: list[MetricRow] = []
         self.events: list[str] = []
         self._last_flush = 0.0
-        self._epoch_t0 = time.perf_counter()
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
-        self._fit_t0 = time.perf_counter()
+    def on_fit_start(self, trainer: TrainerView, **kwargs: Any) -> None:
         self._flush(trainer)
 
-    def on_epoch_start(self, trainer: "Trainer", epoch: int) -> None:
-        self._epoch_t0 = time.perf_counter()
-
-    def on_step_end(self, trainer: "Trainer", step: int) -> None:
+    def on_step_end(self, trainer: TrainerView, *, step: int, **kwargs: Any) -> None:
         if time.monotonic() - self._last_flush >= self.flush_s:
             self._flush(trainer)
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
         now = time.time()
         for key, value in logs.items():
             split, name = key.split("/", 1) if "/" in key else ("sys", key)
@@ -41,31 +32,18 @@ class StoreLogger(Callback):
         if time.monotonic() - self._last_flush >= self.flush_s or epoch == trainer.config.train.epochs:
             self._flush(trainer)
 
-    def on_event(self, trainer: "Trainer", message: str) -> None:
+    def on_event(self, trainer: TrainerView, *, message: str, **kwargs: Any) -> None:
         self.events.append(message)
 
-    def on_fit_end(self, trainer: "Trainer", status: str) -> None:
+    def on_fit_end(self, trainer: TrainerView, *, status: str, **kwargs: Any) -> None:
         self._flush(trainer)
 
-    def _flush(self, trainer: "Trainer") -> None:
+    def _flush(self, trainer: TrainerView) -> None:
         rows, self.buffer = self.buffer, []
         self.store.log_metrics(self.run_id, rows)
         self.store.heartbeat(self.run_id, self.progress(trainer))
         self._last_flush = time.monotonic()
 
-    def progress(self, trainer: "Trainer") -> dict[str, Any]:
-        epochs = trainer.config.train.epochs
-        steps = trainer._steps_per_epoch()
-        done = (trainer.epoch_ - 1 + trainer.step_in_epoch_ / steps) if trainer.epoch_ else 0.0
-        fraction = min(1.0, max(0.0, done / epochs))
-        elapsed = time.perf_counter() - getattr(self, "_fit_t0", time.perf_counter())
-        epoch_elapsed = time.perf_counter() - self._epoch_t0
-        live_rate = trainer.step_in_epoch_ * trainer.batch_size_ / epoch_elapsed if epoch_elapsed > 0 else 0.0
-        return {
-            "epoch": trainer.epoch_, "epochs": epochs, "step": trainer.step_in_epoch_, "steps_per_epoch": steps,
-            "fraction": fraction, "elapsed_s": elapsed,
-            "eta_s": elapsed * (1 - fraction) / fraction if fraction > 0 else None,
-            "samples_per_s": trainer.samples_per_s_ or live_rate, "batch_size": trainer.batch_size_,
-            "gpu_mem_mb": memory_mb(trainer.device_), "device": str(trainer.device_),
-            "step_mode": trainer.step_mode_, "events": self.events[-20:],
-        }
+    def progress(self, trainer: TrainerView) -> dict[str, Any]:
+        """The trainer's progress and the run's latest events: what the Runs and Train pages show live."""
+        return {**trainer.progress(), "events": self.events[-20:]}

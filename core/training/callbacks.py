@@ -1,7 +1,13 @@
 """Callbacks: everything around the loop (logging, stopping, checks) hooks in here.
 
 One dispatcher, no-op hooks (skorch's Callback, Lightning Fabric's `call`): the
-training loop stays short and the trainer never knows a UI exists.
+training loop stays short and the trainer never knows a UI exists. Hooks are
+called by name with keyword arguments (skorch's `notify`), and each takes
+`**kwargs`, so an argument added to a hook later breaks no callback.
+
+Callbacks see the trainer through `TrainerView`: the public surface they may
+read, and the two results (stop, best epoch) they may set. This module never
+imports the trainer, which imports it.
 """
 from __future__ import annotations
 
@@ -9,13 +15,11 @@ import copy
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Protocol
 
+from core.config import RunConfig
 from core.errors import WorkbenchError
 from core.vocab import metric_direction
-
-if TYPE_CHECKING:
-    from core.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +37,35 @@ class NonFiniteLoss(WorkbenchError):
     """The loss became NaN or infinite; the run fails and keeps its last finite weights."""
 
 
+class TrainerView(Protocol):
+    """What a callback may use of the trainer (core.training.trainer.Trainer has all of it)."""
+
+    config: RunConfig
+    epoch_: int
+    global_step_: int
+    step_in_epoch_: int
+    batch_size_: int
+    best_epoch_: int | None
+    stop_training_: bool  # set by a callback: the trainer stops after this epoch
+
+    @property
+    def steps_per_epoch_(self) -> int: ...
+    def progress(self) -> dict[str, Any]: ...
+    def snapshot(self) -> dict[str, Any]: ...
+    def restore(self, state: dict[str, Any] | None) -> None: ...
+    def emit(self, message: str) -> None: ...
+    def nonfinite_seen(self) -> bool: ...
+
+
 class Callback:
-    def on_fit_start(self, trainer: "Trainer") -> None: ...
-    def on_epoch_start(self, trainer: "Trainer", epoch: int) -> None: ...
-    def on_step_end(self, trainer: "Trainer", step: int) -> None: ...
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None: ...
-    def on_event(self, trainer: "Trainer", message: str) -> None: ...
-    def on_fit_end(self, trainer: "Trainer", status: str) -> None: ...
+    """No-op hooks; a subclass overrides the ones it needs, keeping `**kwargs` in each."""
 
-
-class CallbackList:
-    def __init__(self, callbacks: Iterable[Callback] = ()):
-        self.callbacks = list(callbacks)
-
-    def call(self, hook: str, *args: Any) -> None:
-        for cb in self.callbacks:
-            getattr(cb, hook)(*args)
+    def on_fit_start(self, trainer: TrainerView, **kwargs: Any) -> None: ...
+    def on_epoch_start(self, trainer: TrainerView, *, epoch: int, **kwargs: Any) -> None: ...
+    def on_step_end(self, trainer: TrainerView, *, step: int, **kwargs: Any) -> None: ...
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None: ...
+    def on_event(self, trainer: TrainerView, *, message: str, **kwargs: Any) -> None: ...
+    def on_fit_end(self, trainer: TrainerView, *, status: str, **kwargs: Any) -> None: ...
 
 
 class EarlyStopping(Callback):
@@ -62,7 +79,7 @@ class EarlyStopping(Callback):
         self.best_state: dict[str, Any] | None = None
         self.wait = 0
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
         value = logs.get(self.monitor)
         if value is None or not math.isfinite(value):
             return
@@ -74,11 +91,11 @@ class EarlyStopping(Callback):
         else:
             self.wait += 1
             if self.wait >= self.patience:
-                trainer.stop_training = True
+                trainer.stop_training_ = True
                 trainer.emit(f"early stopping: {self.monitor} has not improved for {self.patience} epochs "
                              f"(best {self.best:.4g} at epoch {self.best_epoch})")
 
-    def on_fit_end(self, trainer: "Trainer", status: str) -> None:
+    def on_fit_end(self, trainer: TrainerView, *, status: str, **kwargs: Any) -> None:
         if self.best_state is not None:
             trainer.restore(self.best_state)
             trainer.best_epoch_ = self.best_epoch
@@ -91,14 +108,14 @@ class StopCheck(Callback):
         self.should_stop, self.interval_s = should_stop, interval_s
         self._next = 0.0
 
-    def on_step_end(self, trainer: "Trainer", step: int) -> None:
+    def on_step_end(self, trainer: TrainerView, *, step: int, **kwargs: Any) -> None:
         now = time.monotonic()
         if now < self._next:
             return
         self._next = now + self.interval_s
         self._check()
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
         self._check()
 
     def _check(self) -> None:
@@ -114,22 +131,19 @@ class LastGoodWeights(Callback):
     def __init__(self) -> None:
         self.state: dict[str, Any] | None = None
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
+    def on_fit_start(self, trainer: TrainerView, **kwargs: Any) -> None:
         self.state = trainer.snapshot()
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
         if math.isfinite(logs.get("train/loss", float("nan"))):
             self.state = trainer.snapshot()
 
 
-class History(Callback):
-    """Plain-data history: one dict of floats per epoch (never tensors)."""
+class History(Callback, list[dict[str, float]]):
+    """Plain-data history, a list with one dict of floats per epoch (never tensors), as skorch's."""
 
-    def __init__(self) -> None:
-        self.rows: list[dict[str, float]] = []
-
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None:
-        self.rows.append({"epoch": float(epoch), **logs})
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
+        self.append({"epoch": float(epoch), **logs})
 
 
 def clone_state(module_state: dict[str, Any]) -> dict[str, Any]:
@@ -142,12 +156,15 @@ class NaNGuard(Callback):
     def __init__(self, every: int = 5):
         self.every = every
 
-    def on_step_end(self, trainer: "Trainer", step: int) -> None:
-        if step % self.every == 0 and trainer.nonfinite_seen():
+    def on_step_end(self, trainer: TrainerView, *, step: int, **kwargs: Any) -> None:
+        if step % self.every == 0:
+            self._check(trainer, step)
+
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
+        self._check(trainer, 0)
+
+    def _check(self, trainer: TrainerView, step: int) -> None:
+        if trainer.nonfinite_seen():
             raise NonFiniteLoss(f"non-finite loss (NaN or inf) at epoch {trainer.epoch_}, step {step}: "
                                 "lower the learning rate, add gradient clipping, or check the data for "
                                 "extreme values; the last finite weights were kept")
-
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None:
-        if trainer.nonfinite_seen():
-            self.on_step_end(trainer, 0)

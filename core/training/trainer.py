@@ -22,9 +22,9 @@ from torch import nn
 from core.config import RunConfig
 from core.training import optim as optim_factory
 from core.training.callbacks import (
-    Callback, CallbackList, EarlyStopping, History, LastGoodWeights, NaNGuard, NonFiniteLoss, clone_state,
+    Callback, EarlyStopping, History, LastGoodWeights, NaNGuard, NonFiniteLoss, clone_state,
 )
-from core.training.device import autocast, autocast_dtype, is_oom, resolve_device
+from core.training.device import autocast, autocast_dtype, is_oom, memory_mb, resolve_device
 from core.training.graphed import GraphedStep, capture_step, graph_eligibility, graphs_enabled
 from core.training.streaming import StreamingBatches, stream_reason
 
@@ -35,8 +35,11 @@ _T = TypeVar("_T")
 
 
 class Trainer:
-    """Trains one model for one RunConfig. Attributes ending in _ exist after fit().
+    """Trains one model for one RunConfig, as skorch's NeuralNet: `__init__` stores its arguments,
+    `initialize()` builds the fitted state (the attributes ending in _), `fit()` initializes and trains.
 
+    callbacks: notified by name with keyword arguments (`notify`), after the built-in ones (history,
+    last good weights, NaN guard, early stopping).
     cuda_graphs: capture the train step in a CUDA graph where it is safe; None reads the environment
     variable WORKBENCH_CUDA_GRAPHS (on unless "0"), False always trains eagerly.
     streaming: keep the data in host memory and stream batches even when it would fit on the device
@@ -54,27 +57,29 @@ class Trainer:
                  batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.config = config
         self.task = task
-        self.extra_callbacks = list(callbacks)
+        self.callbacks = list(callbacks)
         self.cuda_graphs = cuda_graphs
         self.streaming = streaming
         self.batch_transform = batch_transform
-        self.stop_training = False
 
     # --- public -----------------------------------------------------------------
-    def fit(self, model: nn.Module, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> "Trainer":
+    def initialize(self, model: nn.Module, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> "Trainer":
+        """Builds everything a fit changes, afresh: device, model on it, data, optimizer, schedule,
+        callbacks, history, counters. Seeds torch first, so the same config trains the same way."""
         cfg = self.config.train
         torch.manual_seed(cfg.seed)
         self.device_ = resolve_device(cfg.device)
         self.amp_dtype_ = autocast_dtype(self.device_, cfg.precision)
         self.model_ = model.to(self.device_)
         self.events_: list[str] = []
-        self.history = History()
-        self.early_stopping = EarlyStopping(self._monitor(), cfg.patience) if cfg.early_stopping else None
-        self.last_good = LastGoodWeights()
-        builtins: list[Callback] = [self.history, self.last_good, NaNGuard()]
-        if self.early_stopping:
-            builtins.append(self.early_stopping)
-        self.callbacks_ = CallbackList(builtins + self.extra_callbacks)
+        self.stop_training_ = False
+        self.history_ = History()
+        self.early_stopping_ = EarlyStopping(self._monitor(), cfg.patience) if cfg.early_stopping else None
+        self.last_good_ = LastGoodWeights()
+        builtins: list[Callback] = [self.history_, self.last_good_, NaNGuard()]
+        if self.early_stopping_:
+            builtins.append(self.early_stopping_)
+        self.callbacks_: list[Callback] = builtins + self.callbacks
         self._place_data(X_train, y_train, X_val, y_val)
         # r2 from the MSE loss needs the target's variance (targets are standardised, so about 1)
         self._y_train_var = float(self.y_train_.float().var(unbiased=False)) if len(self.y_train_) > 1 else 1.0
@@ -85,7 +90,7 @@ class Trainer:
         self.optimizer_ = optim_factory.build_optimizer(self.config.optim, self.model_, self.device_,
                                                         capturable=self.graphed_)
         self.scheduler_ = optim_factory.build_scheduler(self.config.schedule, self.optimizer_, self.config,
-                                                        self._steps_per_epoch())
+                                                        self.steps_per_epoch_)
         self.scaler_ = torch.amp.GradScaler("cuda") if self.amp_dtype_ is torch.float16 else None
         self.graph_: GraphedStep | None = None
         self._l1_weights = [p for p in self.model_.parameters() if p.dim() > 1] if self.config.optim.l1 > 0 else []
@@ -99,29 +104,61 @@ class Trainer:
         self.best_epoch_: int | None = None
         self.samples_seen_, self.train_seconds_ = 0, 0.0
         self.start_time_ = time.time()
+        self._fit_clock = self._epoch_clock = time.perf_counter()  # progress(): elapsed, live rate
+        return self
 
-        self.callbacks_.call("on_fit_start", self)
+    def fit(self, model: nn.Module, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> "Trainer":
+        self.initialize(model, X_train, y_train, X_val, y_val)
+        self.notify("on_fit_start")
         status = "failed"
         try:
-            for epoch in range(1, cfg.epochs + 1):
+            for epoch in range(1, self.config.train.epochs + 1):
                 self.epoch_ = epoch
-                self.callbacks_.call("on_epoch_start", self, epoch)
+                self._epoch_clock = time.perf_counter()
+                self.notify("on_epoch_start", epoch=epoch)
                 logs = self._run_epoch_with_oom_retry()
                 logs.update(self._evaluate_val())
-                self.callbacks_.call("on_epoch_end", self, epoch, logs)
-                if self.stop_training:
+                self.notify("on_epoch_end", epoch=epoch, logs=logs)
+                if self.stop_training_:
                     break
             status = "completed"
         except NonFiniteLoss:
-            self.restore(self.last_good.state)
+            self.restore(self.last_good_.state)
             raise
         finally:
-            self.callbacks_.call("on_fit_end", self, status)
+            self.notify("on_fit_end", status=status)
         return self
 
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Calls `hook` of every callback by name, with keyword arguments only (skorch's notify)."""
+        for cb in self.callbacks_:
+            getattr(cb, hook)(self, **kwargs)
+
     @property
-    def history_(self) -> list[dict[str, float]]:
-        return self.history.rows
+    def steps_per_epoch_(self) -> int:
+        """Optimizer steps in one epoch at the current batch size (it shrinks on out-of-memory)."""
+        n, bs = len(self.X_train_), self.batch_size_
+        if self.config.train.drop_last:
+            return max(1, n // bs)
+        # a last batch of one row breaks BatchNorm in training mode; that row is reshuffled next epoch
+        return max(1, math.ceil(n / bs) - (1 if n % bs == 1 and n > 1 else 0))
+
+    def progress(self) -> dict[str, Any]:
+        """Where the fit stands, as plain data: the run store's heartbeat and the CLI's bar show it."""
+        epochs = self.config.train.epochs
+        steps = self.steps_per_epoch_
+        done = (self.epoch_ - 1 + self.step_in_epoch_ / steps) if self.epoch_ else 0.0
+        fraction = min(1.0, max(0.0, done / epochs))
+        now = time.perf_counter()
+        elapsed, epoch_elapsed = now - self._fit_clock, now - self._epoch_clock
+        live_rate = self.step_in_epoch_ * self.batch_size_ / epoch_elapsed if epoch_elapsed > 0 else 0.0
+        return {
+            "epoch": self.epoch_, "epochs": epochs, "step": self.step_in_epoch_, "steps_per_epoch": steps,
+            "fraction": fraction, "elapsed_s": elapsed,
+            "eta_s": elapsed * (1 - fraction) / fraction if fraction > 0 else None,
+            "samples_per_s": self.samples_per_s_ or live_rate, "batch_size": self.batch_size_,
+            "gpu_mem_mb": memory_mb(self.device_), "device": str(self.device_), "step_mode": self.step_mode_,
+        }
 
     @property
     def samples_per_s_(self) -> float:
@@ -170,7 +207,7 @@ class Trainer:
         """A line for the user (early stop, batch shrunk...): logged and passed to callbacks."""
         log.info(message)
         self.events_.append(message)
-        self.callbacks_.call("on_event", self, message)
+        self.notify("on_event", message=message)
 
     # --- the loop ---------------------------------------------------------------
     def _step_mode(self) -> tuple[str, str]:
@@ -189,13 +226,6 @@ class Trainer:
     def graphed_(self) -> bool:
         return self.step_mode_ in ("cuda-graph", "streaming-cuda-graph")
 
-    def _steps_per_epoch(self) -> int:
-        n, bs = len(self.X_train_), self.batch_size_
-        if self.config.train.drop_last:
-            return max(1, n // bs)
-        # a last batch of one row breaks BatchNorm in training mode; that row is reshuffled next epoch
-        return max(1, math.ceil(n / bs) - (1 if n % bs == 1 and n > 1 else 0))
-
     def _run_epoch_with_oom_retry(self) -> dict[str, float]:
         while True:
             try:
@@ -213,7 +243,8 @@ class Trainer:
     def _run_epoch(self) -> dict[str, float]:
         self.model_.train()
         n, bs = len(self.X_train_), self.batch_size_
-        steps = self._steps_per_epoch()
+        steps = self.steps_per_epoch_
+        self.step_in_epoch_ = 0  # progress() of a new (or retried) epoch starts from its first step
         if self.graphed_ and (self.graph_ is None or self.graph_.batch_size != bs):
             self.graph_ = self._capture_graph(bs)  # before the clock starts: the anchors time replays only
         perm = torch.randperm(n, device=self.device_, generator=self.generator_)
@@ -228,7 +259,7 @@ class Trainer:
             seen += rows
             self.step_in_epoch_ = step + 1
             self.global_step_ += 1
-            self.callbacks_.call("on_step_end", self, self.global_step_)
+            self.notify("on_step_end", step=self.global_step_)
         train_loss = (self._loss_sum / max(seen, 1)).item()  # the one sync of the epoch
         elapsed = time.perf_counter() - t0
         self.samples_seen_ += seen

@@ -13,7 +13,7 @@ from core.config import DataConfig, RunConfig, device_problem
 from core.engine import Engine
 from core.errors import ConfigError
 from core.runs.execute import execute_run
-from core.training.callbacks import Callback
+from core.training.callbacks import Callback, TrainerView
 from core.training.device import resolve_device
 from core.vocab import MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, TASKS
 
@@ -101,26 +101,26 @@ class ProgressBar(Callback):
         self._next = 0.0
         self._last: dict[str, float] = {}
 
-    def on_step_end(self, trainer, step: int) -> None:
+    def on_step_end(self, trainer: TrainerView, *, step: int, **kwargs: Any) -> None:
         if time.monotonic() >= self._next:
             self._draw(trainer)
 
-    def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
         self._last = logs
         self._draw(trainer)
 
-    def on_fit_end(self, trainer, status: str) -> None:
+    def on_fit_end(self, trainer: TrainerView, *, status: str, **kwargs: Any) -> None:
         self._draw(trainer)
         sys.stderr.write("\n")
 
-    def _draw(self, trainer) -> None:
+    def _draw(self, trainer: TrainerView) -> None:
         self._next = time.monotonic() + 0.2
-        epochs = trainer.config.train.epochs
-        frac = ((trainer.epoch_ - 1) + trainer.step_in_epoch_ / max(trainer._steps_per_epoch(), 1)) / epochs
-        bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
+        progress = trainer.progress()
+        filled = int(24 * progress["fraction"])
+        bar = "#" * filled + "." * (24 - filled)
         shown = " ".join(f"{k.replace('/', '_')} {v:.4g}" for k, v in self._last.items()
                          if k.startswith(("train/loss", "val/")))
-        sys.stderr.write(f"\r[{bar}] epoch {trainer.epoch_}/{epochs} {shown}   ")
+        sys.stderr.write(f"\r[{bar}] epoch {progress['epoch']}/{progress['epochs']} {shown}   ")
         sys.stderr.flush()
 
 
