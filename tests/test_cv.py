@@ -9,10 +9,8 @@ import pandas as pd
 import pytest
 
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from core.runs.prepare import load_split
-from core.tuning.cv import (
-    DDOF, FOLDS_FILE, aggregate, cv_result, cv_splits, finalize_cv, load_folds, run_cv_inline, stop_cv, submit_cv,
-)
+from core.data.split import FOLDS_FILE, load_folds, load_split
+from core.tuning.cv import DDOF, aggregate, cv_result, cv_splits, finalize_cv, run_cv_inline, stop_cv, submit_cv
 from tests.helpers import wait_for
 from workbench.cli import main
 

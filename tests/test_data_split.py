@@ -70,3 +70,30 @@ def test_regression_split_is_stratified_by_target_quantiles() -> None:
     for part in (split.train, split.val, split.test):
         share = len(top & set(part.tolist())) / len(part)
         assert 0.15 <= share <= 0.25
+
+
+def test_hold_out_stratifies_and_falls_back_when_a_class_has_one_row() -> None:
+    from core.data.split import hold_out
+
+    rows = np.arange(40, dtype=np.int64)
+    labels = np.array(["a"] * 20 + ["b"] * 20)
+    kept, held = hold_out(rows, labels, 0.25, seed=0)
+    assert sorted([*kept, *held]) == list(rows) and (labels[held] == "a").sum() == 5
+    lonely = labels.copy()
+    lonely[0] = "c"  # one row of "c": stratifying is impossible, the rows are split plainly with the same seed
+    kept, held = hold_out(rows, lonely, 0.25, seed=0)
+    assert sorted([*kept, *held]) == list(rows) and len(held) == 10
+    with pytest.raises(DataError, match="too few"):
+        hold_out(rows[:1], None, 0.5, seed=0)
+
+
+def test_split_and_folds_files_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from core.data.split import load_folds, load_split, save_folds, save_split
+
+    split = split_indices(np.array(["a", "b"] * 30), "binary", seed=3)
+    save_split(split, tmp_path / "split.json")
+    back = load_split(tmp_path / "split.json")
+    assert all(np.array_equal(x, y) and y.dtype == np.int64 for x, y in zip(parts(split), parts(back)))
+    save_folds([split, back], tmp_path / "folds.json")
+    folds = load_folds(tmp_path / "folds.json")
+    assert len(folds) == 2 and np.array_equal(folds[1].test, split.test)

@@ -1,13 +1,23 @@
-"""Seeded train/validation/test split, stratified by class when the classes allow it."""
+"""Seeded train/validation/test split, stratified by class when the classes allow it, and split files.
+
+A run's split is saved next to it (`split.json`: the row numbers of train, val and test), so
+explanations and exports read the very rows it trained and was tested on; cross-validation
+keeps all its folds in one file (`folds.json`) in the parent run's folder.
+"""
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from core.atomic import write_atomic
 from core.data.columns import as_labels
 from core.errors import DataError
 from core.vocab import is_classification
@@ -15,6 +25,9 @@ from core.vocab import is_classification
 log = logging.getLogger(__name__)
 
 MIN_ROWS = 10
+SPLIT_FILE = "split.json"  # in a run's folder
+FOLDS_FILE = "folds.json"  # in a cross-validation parent's folder
+_PARTS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -48,10 +61,10 @@ def split_indices(
         labels = labels.fillna("<missing>").to_numpy(dtype=str)
     elif task == "regression":
         labels = _quantile_bins(np.asarray(y, dtype=float))
-    rest, test = _split(rows, labels, test_fraction, seed)
+    rest, test = hold_out(rows, labels, test_fraction, seed)
     rest_labels = None if labels is None else labels[rest]
     # The validation share is of all rows, so rescale it to the rows left after the test split.
-    train, val = _split(rest, rest_labels, val_fraction / (1 - test_fraction), seed)
+    train, val = hold_out(rest, rest_labels, val_fraction / (1 - test_fraction), seed)
     split = Split(train=np.sort(train), val=np.sort(val), test=np.sort(test))
     log.info("split %d rows: %s (stratified=%s)", n, split.sizes(), labels is not None)
     return split
@@ -67,7 +80,11 @@ def _quantile_bins(values: np.ndarray, max_bins: int = 5) -> np.ndarray | None:
     return np.searchsorted(edges, values, side="right").astype(str)
 
 
-def _split(rows: np.ndarray, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def hold_out(rows: np.ndarray, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) of `rows`, `fraction` of them held out, stratified by `labels` where they allow it.
+
+    The one rule for every split here: the test and validation shares of a run, and the
+    validation share inside each cross-validation fold."""
     if labels is not None:
         try:
             keep, held = train_test_split(rows, test_size=fraction, random_state=seed, stratify=labels)
@@ -84,3 +101,23 @@ def _split(rows: np.ndarray, labels: np.ndarray | None, fraction: float, seed: i
         raise DataError(f"{len(rows)} rows are too few for these validation and test shares: "
                         "lower the shares or add rows.")
     return np.asarray(keep, dtype=np.int64), np.asarray(held, dtype=np.int64)
+
+
+# --- split files -------------------------------------------------------------------------------
+def save_split(split: Split, path: str | os.PathLike[str]) -> None:
+    write_atomic(path, json.dumps({k: getattr(split, k).tolist() for k in _PARTS}))
+
+
+def load_split(path: str | os.PathLike[str]) -> Split:
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    return Split(*(np.asarray(raw[k], dtype=np.int64) for k in _PARTS))
+
+
+def save_folds(folds: Sequence[Split], path: str | os.PathLike[str]) -> None:
+    raw = {"k": len(folds), "folds": [{k: getattr(f, k).tolist() for k in _PARTS} for f in folds]}
+    write_atomic(path, json.dumps(raw))
+
+
+def load_folds(path: str | os.PathLike[str]) -> list[Split]:
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [Split(*(np.asarray(f[k], dtype=np.int64) for k in _PARTS)) for f in raw["folds"]]

@@ -14,10 +14,10 @@ import pandas as pd
 import torch
 
 from core.data import Catalog, Split, drop_missing_target, load_dataset
+from core.data.split import SPLIT_FILE, load_split
 from core.errors import WorkbenchError
 from core.evaluation import outputs_to_proba
 from core.explain.rows import completed
-from core.runs.prepare import load_split
 from core.runs.store import RunStore
 from core.runs.trained import TrainedModel
 from core.training.device import resolve_device
@@ -48,7 +48,7 @@ class RunContext:
             warnings.append(f"the data file of {record.name} has changed since training: explanations use the "
                             "current file")
         frame = drop_missing_target(load_dataset(ref), data.target).reset_index(drop=True)
-        split = load_split(run_dir / "split.json")
+        split = load_split(run_dir / SPLIT_FILE)
         if len(split.train) and int(max(split.train.max(), split.test.max(), split.val.max())) >= len(frame):
             raise WorkbenchError(f"the data of {record.name} has fewer rows than when it was trained: "
                                  "train the run again on this file")

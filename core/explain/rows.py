@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from core.data.columns import numeric_values
+from core.data.split import SPLIT_FILE, load_split
 from core.errors import WorkbenchError
-from core.runs.prepare import load_split
 from core.runs.store import RunRecord, RunStore
 
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains")
@@ -24,7 +24,7 @@ def completed(store: RunStore, run_id: str) -> RunRecord:
 
 def test_rows(store: RunStore, run_id: str, n: int) -> list[int]:
     """The first n rows of the run's test split, in row order."""
-    split = load_split(store.run_dir(completed(store, run_id).run_id) / "split.json")
+    split = load_split(store.run_dir(completed(store, run_id).run_id) / SPLIT_FILE)
     return [int(r) for r in np.sort(split.test)[: max(n, 0)]]
 
 

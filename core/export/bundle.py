@@ -28,11 +28,11 @@ import pandas as pd
 from core.atomic import sha256_file, write_atomic
 from core.config import RunConfig
 from core.data import Catalog, Preprocessor, drop_missing_target, load_dataset
+from core.data.split import SPLIT_FILE, load_split
 from core.errors import WorkbenchError
 from core.export.architecture import describe_layers
 from core.export.model_card import render_model_card
 from core.export.onnx_export import check_parity, export_onnx
-from core.runs.prepare import load_split
 from core.runs.store import RunRecord, RunStore
 from core.runs.trained import TrainedModel
 
@@ -171,7 +171,7 @@ def held_out_rows(catalog: Catalog, run_dir: Path, config: RunConfig) -> pd.Data
     if config.data.content_hash and config.data.content_hash != ref.sha256:
         return None
     frame = drop_missing_target(load_dataset(ref), config.data.target).reset_index(drop=True)
-    return frame.iloc[load_split(run_dir / "split.json").test].reset_index(drop=True)
+    return frame.iloc[load_split(run_dir / SPLIT_FILE).test].reset_index(drop=True)
 
 
 def _check_onnx(trained: TrainedModel, catalog: Catalog, run_dir: Path, path: Path) -> dict[str, Any]:

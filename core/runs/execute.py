@@ -22,11 +22,12 @@ from safetensors.torch import save as safetensors_bytes
 from core.atomic import WriteError, write_atomic, write_atomic_with
 from core.config import RunConfig
 from core.data import Catalog, Split
+from core.data.split import SPLIT_FILE, save_split
 from core.errors import WorkbenchError
 from core.evaluation import compute_metrics, outputs_to_proba
 from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
 from core.models import build_model, count_parameters, output_size, resolve_params
-from core.runs.prepare import PreparedData, prepare_data, save_split
+from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
 from core.runs.store import RunStore
 from core.training.callbacks import Callback, CancelFit, NonFiniteLoss, StopCheck
@@ -176,9 +177,9 @@ def _save_model(store: RunStore, run_id: str, run_dir: Path, trainer: Trainer, p
     write_atomic(run_dir / "model.json", json.dumps(meta, indent=1))
     prepared.preprocessor.save(run_dir / "preprocessor.json")
     write_atomic(run_dir / "config.yaml", config.to_yaml())
-    save_split(prepared.split, run_dir / "split.json")
+    save_split(prepared.split, run_dir / SPLIT_FILE)
     for kind, name in (("weights", "model.safetensors"), ("model_meta", "model.json"),
-                       ("preprocessor", "preprocessor.json"), ("config", "config.yaml"), ("split", "split.json")):
+                       ("preprocessor", "preprocessor.json"), ("config", "config.yaml"), ("split", SPLIT_FILE)):
         store.add_artifact(run_id, kind, run_dir / name)
 
 

@@ -8,14 +8,9 @@ ask which kind of data they were given.
 """
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
-from core.atomic import write_atomic
 from core.config import RunConfig
 from core.data import Catalog, DatasetRef, Split
 from core.data.prepare_table import prepare_table
@@ -42,13 +37,4 @@ def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None
     return prepared
 
 
-def save_split(split: Split, path: Path) -> None:
-    write_atomic(path, json.dumps({k: getattr(split, k).tolist() for k in ("train", "val", "test")}))
-
-
-def load_split(path: Path) -> Split:
-    raw = json.loads(Path(path).read_text())
-    return Split(*(np.asarray(raw[k], dtype=np.int64) for k in ("train", "val", "test")))
-
-
-__all__ = ["PREPARERS", "PreparedData", "check_model_fits", "prepare_data", "save_split", "load_split"]
+__all__ = ["PREPARERS", "PreparedData", "check_model_fits", "prepare_data"]

@@ -12,18 +12,17 @@ numbers match what people compare them with.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold
 
-from core.atomic import write_atomic
 from core.config import RunConfig
 from core.data import Catalog, Split
+from core.data.split import FOLDS_FILE, hold_out, load_folds, save_folds
 from core.data.columns import as_labels
 from core.errors import ConfigError, DataError, RunNotFound
 from core.numbers import finite_or_none
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 
 CV_TAG = "cv"
 FOLD_TAG = "fold:"  # + the fold's number, 1-based: "fold:2"
-FOLDS_FILE = "folds.json"
 MAX_FOLDS = 20
 DDOF = 0  # population std, as scikit-learn reports CV spread
 
@@ -61,7 +59,7 @@ def cv_splits(y: np.ndarray, task: str, k: int, val_fraction: float = 0.15, seed
         labels = as_labels(_series(y)).fillna("<missing>").to_numpy(dtype=str)
     folds: list[Split] = []
     for rest, test in _kfold(rows, labels, k, seed):
-        train, val = _hold_out(rest, None if labels is None else labels[rest], val_fraction, seed)
+        train, val = hold_out(rest, None if labels is None else labels[rest], val_fraction, seed)
         folds.append(Split(train=np.sort(train), val=np.sort(val), test=np.sort(test)))
     return folds
 
@@ -76,29 +74,10 @@ def _kfold(rows: np.ndarray, labels: np.ndarray | None, k: int, seed: int) -> It
     return KFold(n_splits=k, shuffle=True, random_state=seed).split(rows)
 
 
-def _hold_out(rows: np.ndarray, labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        train, val = train_test_split(rows, test_size=fraction, random_state=seed, stratify=labels)
-    except ValueError:  # a class with one row in this fold's rest cannot be stratified
-        train, val = train_test_split(rows, test_size=fraction, random_state=seed)
-    return np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64)
-
-
 def _series(y: np.ndarray):
     import pandas as pd
 
     return y if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
-
-
-def save_folds(folds: Sequence[Split], path: os.PathLike[str] | str) -> None:
-    raw = {"k": len(folds), "folds": [{p: getattr(f, p).tolist() for p in ("train", "val", "test")} for f in folds]}
-    write_atomic(path, json.dumps(raw))
-
-
-def load_folds(path: os.PathLike[str] | str) -> list[Split]:
-    with open(path, encoding="utf-8") as fh:
-        raw = json.load(fh)
-    return [Split(*(np.asarray(f[p], dtype=np.int64) for p in ("train", "val", "test"))) for f in raw["folds"]]
 
 
 def fold_number(record: RunRecord) -> int | None:
@@ -320,7 +299,7 @@ def _first_device(store: RunStore, folds: Sequence[FoldResult]) -> str | None:
 
 
 __all__ = [
-    "CV_TAG", "FOLD_TAG", "FOLDS_FILE", "DDOF", "cv_splits", "save_folds", "load_folds", "fold_number",
+    "CV_TAG", "FOLD_TAG", "DDOF", "cv_splits", "fold_number",
     "fold_split", "CvPlan", "plan_cv", "submit_cv", "run_cv_inline", "stop_cv", "FoldResult", "CvResult",
     "aggregate", "cv_result", "finalize_cv", "finalize_parents",
 ]
