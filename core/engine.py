@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 from core.data import Catalog
+from core.runs import recovery
 from core.runs.manager import RunManager
 from core.runs.store import RunStore
 from core.workspace import default_workspace
@@ -20,7 +21,7 @@ class Engine:
         self.workspace = Path(workspace) if workspace else default_workspace()
         self.catalog = Catalog(self.workspace)
         self.store = RunStore(self.workspace)
-        marked = self.store.mark_orphans()
+        marked = recovery.mark_orphans(self.store)
         if marked:
             log.info("marked %d run(s) whose process is gone as interrupted", len(marked))
 

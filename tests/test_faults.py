@@ -26,6 +26,7 @@ from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.engine import Engine
 from core.runs import execute
 from core.runs.execute import execute_run
+from core.runs import recovery
 from core.runs.recovery import TEMP_GLOB
 from core.runs.store import RunStore
 from core.vocab import ACTIVE
@@ -221,7 +222,7 @@ def test_recovery_removes_temp_files_and_forgets_changed_artifacts(workspace: Pa
     (folder / ".model.safetensors.abc123.tmp").write_bytes(b"half")  # a killed writer's leftover
     (folder / "explain").mkdir()
     (folder / "explain" / ".values.npz.x.tmp").write_bytes(b"half")
-    assert store.mark_orphans() == [run_id]
+    assert recovery.mark_orphans(store) == [run_id]
     assert store.get(run_id).status == "interrupted"
     assert set(store.artifacts(run_id)) == {"model_meta"}
     assert list(folder.rglob(TEMP_GLOB)) == []

@@ -1,4 +1,4 @@
-"""core.runs.recovery through RunStore's delegates: who counts as an orphan, and what is swept."""
+"""core.runs.recovery: who counts as an orphan, and what is swept."""
 from __future__ import annotations
 
 import os
@@ -16,7 +16,7 @@ def test_a_queued_run_whose_owner_is_gone_is_interrupted(workspace: Path) -> Non
     store = RunStore(workspace)
     orphan = store.create_run({}, progress={"owner_pid": DEAD_PID})
     owned = store.create_run({}, progress={"owner_pid": os.getpid()})
-    assert store.mark_orphans() == [orphan]
+    assert recovery.mark_orphans(store) == [orphan]
     assert store.get(orphan).status_reason == "the app stopped before this run started"
     assert store.get(owned).status == "queued"
 
@@ -27,7 +27,7 @@ def test_a_running_run_with_a_live_pid_but_no_heartbeat_is_interrupted(workspace
     alive = store.create_run({}, status="running", pid=os.getpid())
     store.update(silent, heartbeat_at=time.time() - 600)
     store.heartbeat(alive)
-    assert store.mark_orphans(stale_after_s=120) == [silent]
+    assert recovery.mark_orphans(store, stale_after_s=120) == [silent]
     assert store.get(silent).status == "interrupted" and store.get(alive).status == "running"
 
 
@@ -37,7 +37,7 @@ def test_ended_runs_lose_their_temp_files_and_keep_their_status(workspace: Path)
     store.set_status(run_id, "completed")
     leftover = store.run_dir(run_id) / ".weights.safetensors.x1.tmp"
     leftover.write_bytes(b"half")
-    assert store.mark_orphans() == []
+    assert recovery.mark_orphans(store) == []
     assert not leftover.exists() and store.get(run_id).status == "completed"
 
 
@@ -48,5 +48,5 @@ def test_recover_says_what_it_removed(workspace: Path) -> None:
     store.add_artifact(run_id, "report", write_atomic(folder / "report.json", "{}"))
     (folder / "report.json").unlink()
     (folder / ".a.json.x.tmp").write_bytes(b"")
-    assert store.recover(run_id) == [".a.json.x.tmp", "artifact report (report.json: missing or changed)"]
+    assert recovery.recover(store, run_id) == [".a.json.x.tmp", "artifact report (report.json: missing or changed)"]
     assert store.artifacts(run_id) == {} and recovery.recover(store, run_id) == []

@@ -1,7 +1,7 @@
 """Where datasets come from: the bundled samples, files on disk, and the user's uploads.
 
-A `DatasetRef` names a dataset and pins its content by SHA-256, so a run can record
-exactly which bytes it trained on and a reproduction can tell when the file changed.
+Each is found as a `DatasetRef` (core.data.ref): a name and a path, pinned by SHA-256, so a
+run can record exactly which bytes it trained on and a reproduction can tell when the file changed.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -20,6 +19,7 @@ from core.atomic import sha256_file as file_sha256
 from core.atomic import write_atomic
 from core.data.loading import SNIFF_BYTES, load_table, unsupported_reason
 from core.data.memory import check_fits
+from core.data.ref import DatasetRef
 from core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -31,24 +31,6 @@ UPLOADS = "uploads"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 _MAX_NAME = 100
 _sha_cache: dict[tuple[str, int, int], str] = {}
-
-
-@dataclass(frozen=True)
-class DatasetRef:
-    name: str
-    path: Path
-    kind: str  # "sample" | "file"
-    sha256: str
-    target: str | None = None
-    task: str | None = None
-    image_shape: tuple[int, ...] | None = None
-    description: str = ""
-    data_kind: str = "table"  # core.vocab.DATA_KINDS: decides the run's preparer and which models fit
-
-    @property
-    def source(self) -> str:
-        """What to store in DataConfig.source: `resolve` maps it back to this dataset from anywhere."""
-        return self.name if self.kind == "sample" else str(self.path)
 
 
 def sample_dir() -> Path:

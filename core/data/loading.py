@@ -18,7 +18,6 @@ import logging
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -26,10 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.data.memory import check_fits, text_table_bytes
+from core.data.ref import DatasetRef
 from core.errors import DataError
-
-if TYPE_CHECKING:
-    from core.data.catalog import DatasetRef
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import torch
 
 from core.config import RunConfig
 from core.data import Catalog
+from core.runs import recovery
 from core.runs.store import RunStore
 from core.tuning.cv import finalize_parents
 
@@ -112,7 +113,7 @@ class RunManager:
             if code < 0:
                 reason = f"the training process was killed (signal {-code})"
                 self.store.set_status(w.run_id, "interrupted", reason)
-                self.store.recover(w.run_id)  # a worker killed mid-write leaves a temp file behind
+                recovery.recover(self.store, w.run_id)  # a worker killed mid-write leaves a temp file behind
             else:  # a worker that exits normally has written its own status; this is the backstop
                 self.store.set_status(w.run_id, "failed", f"the training process exited with code {code}")
         if done:  # a cross-validation parent completes when its last fold's worker ends

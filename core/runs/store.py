@@ -329,19 +329,6 @@ class RunStore:
         with self._tx() as con:
             con.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = ?", (run_id, kind))
 
-    # --- recovery: the work is in core.runs.recovery, which imports this module, hence the late imports
-    def mark_orphans(self, stale_after_s: float = 120.0) -> list[str]:
-        """Interrupt runs whose worker is gone and sweep ended runs' temp files (start-up)."""
-        from core.runs.recovery import mark_orphans
-
-        return mark_orphans(self, stale_after_s)
-
-    def recover(self, run_id: str) -> list[str]:
-        """Tidy a run whose process died: temp files, and artifacts missing or changed on disk."""
-        from core.runs.recovery import recover
-
-        return recover(self, run_id)
-
 
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT: writers queue on the busy timeout instead of failing."""

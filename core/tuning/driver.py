@@ -22,10 +22,11 @@ from optuna.trial import TrialState
 from core.config import RunConfig
 from core.errors import ConfigError
 from core.vocab import ACTIVE
-from core.tuning.results import TrialRow, run_or_none, trial_row, write_summary
+from core.tuning.results import run_or_none, trial_row, write_summary
 from core.tuning.space import apply_values, suggest
 from core.tuning.storage import optuna_storage
 from core.tuning.study import PRUNED_TAG, TRIAL_TAG, StudySpec, default_pruner, study_spec
+from core.tuning.trials import TrialRow
 
 if TYPE_CHECKING:
     from core.engine import Engine

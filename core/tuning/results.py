@@ -5,7 +5,6 @@ run tables and the Tune page read a study's progress from the store like any run
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 import optuna
@@ -14,28 +13,11 @@ from optuna.trial import TrialState
 from core.config import RunConfig
 from core.errors import WorkbenchError
 from core.runs.store import RunRecord
-from core.tuning.study import BEST_TAG, StudySpec, load_study, study_spec, trial_counts
+from core.tuning.study import BEST_TAG, StudySpec, load_study, study_spec
+from core.tuning.trials import TrialRow, trial_counts
 
 if TYPE_CHECKING:
     from core.engine import Engine
-
-
-@dataclass
-class TrialRow:
-    """One trial as the page and the CLI show it: Optuna's state joined with its run."""
-
-    number: int
-    state: str  # running | complete | pruned | failed | stopped
-    value: float | None
-    params: dict[str, Any]
-    run_id: str | None
-    run_status: str | None = None
-    duration_s: float | None = None
-    pruned_epoch: int | None = None
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def trial_row(engine: "Engine", t: optuna.trial.FrozenTrial,

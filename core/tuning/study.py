@@ -20,9 +20,10 @@ from core.vocab import ACTIVE
 from core.tuning.space import SearchParam, check_space
 from core.tuning.storage import optuna_storage, study_names
 
+from core.tuning.trials import trial_counts
+
 if TYPE_CHECKING:
     from core.engine import Engine
-    from core.tuning.results import TrialRow
 
 STUDY_TAG = "study"
 TRIAL_TAG = "tune"
@@ -156,12 +157,3 @@ def resume_study(engine: "Engine", parent_id: str) -> None:
         raise WorkbenchError(f"study {record.name} is {record.status} with no trials left to run")
     engine.store.update(record.run_id, stop_requested=0, pid=os.getpid(), ended_at=None)
     engine.store.set_status(record.run_id, "running", only_if_active=False)
-
-
-def trial_counts(trials: Sequence[TrialRow]) -> dict[str, int]:
-    """How many trials are in each state, and how many have finished: the parent summary's "trials"."""
-    counts = {s: 0 for s in ("complete", "pruned", "failed", "stopped", "running")}
-    for t in trials:
-        counts[t.state] += 1
-    counts["finished"] = counts["complete"] + counts["pruned"] + counts["failed"] + counts["stopped"]
-    return counts
