@@ -11,7 +11,7 @@ from core.vocab import ACTIVE
 from workbench.engine import get_engine
 from workbench.ui import evaluation as ev
 from workbench.ui import compare as figures
-from workbench.ui.common import PRIMARY_METRICS, md_escape, page_link, status_label
+from workbench.ui.common import PRIMARY_METRICS, md_escape, page_link, status_label, status_message
 
 SELECTED = "selected_runs"  # list of run ids; the Train page sets it to open one run here
 TABLE = "runs_table"  # the dataframe's selection state (row positions in the table shown)
@@ -163,7 +163,7 @@ def run_header(run_id: str) -> None:
         run = store.get(run_id)
     except RunNotFound:  # deleted from another tab
         st.rerun()
-    message = ev.status_message(run)
+    message = status_message(run)
     if message:
         level, text = message
         getattr(st, level)(text)
@@ -230,7 +230,7 @@ def delete_controls(runs: list[RunRecord]) -> None:
 def show_comparison(runs: list[RunRecord]) -> None:
     st.header(f"Comparing {len(runs)} runs")
     for run in runs:
-        message = ev.status_message(run)
+        message = status_message(run)
         if message:
             level, text = message
             getattr(st, level)(f"**{md_escape(run.name)}**: {text}")

@@ -1,6 +1,7 @@
 """Formatting and the page registry shared by the pages."""
 from __future__ import annotations
 
+from core.vocab import STATUSES, TERMINAL
 from workbench.ui import common
 
 
@@ -35,3 +36,26 @@ def test_markdown_in_user_text_stays_text() -> None:
         assert token not in escaped
     assert "\n" not in escaped
     assert escaped.replace("\\", "") == "![x](http://a) **b** :red[c] $d$ <img> next"
+
+
+def test_every_status_has_an_icon_and_words(engine) -> None:
+    assert set(common.STATUS_ICONS) == set(STATUSES)
+    store = engine.store
+    run_id = store.create_run({"data": {}})
+    assert common.status_message(store.get(run_id)) == ("info", "This run is waiting for its turn to train.")
+    store.set_status(run_id, "running")
+    store.heartbeat(run_id, {"epoch": 3, "epochs": 10})
+    assert common.status_message(store.get(run_id))[1].startswith("This run is training (epoch 3 of 10)")
+    store.set_status(run_id, "failed", "the loss became NaN at epoch 2; try a smaller learning rate")
+    assert common.status_message(store.get(run_id)) == (
+        "error", "This run failed: the loss became NaN at epoch 2; try a smaller learning rate.")
+    for status in TERMINAL:
+        other = store.create_run({"data": {}})
+        store.set_status(other, status, "column '*x*' is not in iris." if status != "completed" else None)
+        message = common.status_message(store.get(other))
+        if status == "completed":
+            assert message is None
+            continue
+        level, text = message
+        assert level == ("error" if status == "failed" else "warning")
+        assert "\\*x\\*" in text and ".." not in text and "Traceback" not in text  # user text stays literal

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from core.runs.store import MetricRow
 from workbench.ui.live import (
-    any_active, ending_message, history_frame, main_metric, poll_metrics, progress_fraction, progress_stats,
+    any_active, history_frame, poll_metrics, progress_fraction, progress_stats,
     queue_positions, result_cards, tracked_runs,
 )
 
@@ -73,25 +73,6 @@ def test_progress_stats_in_words() -> None:
     gpu = dict(progress_stats({"eta_s": None, "gpu_mem_mb": 512.4, "device": "cuda"}))
     assert gpu["Time left"] == "estimating" and gpu["GPU memory"] == "512 MB"
     assert progress_fraction({"fraction": 1.7}) == 1.0 and progress_fraction({}) == 0.0
-
-
-def test_main_metric_matches_what_the_trainer_logs() -> None:
-    assert main_metric("regression") == "r2"
-    assert main_metric("binary") == main_metric("multiclass") == main_metric(None) == "accuracy"
-
-
-def test_ending_messages_say_why_in_words(engine) -> None:
-    store = engine.store
-    failed = store.create_run({"data": {}})
-    store.set_status(failed, "failed", "target column 'x' is not in iris")
-    level, text = ending_message(store.get(failed))
-    assert level == "error" and "target column 'x' is not in iris" in text and "Traceback" not in text
-    stopped = store.create_run({"data": {}})
-    store.request_stop(stopped)
-    assert ending_message(store.get(stopped))[0] == "warning"
-    done = store.create_run({"data": {}})
-    store.set_status(done, "completed")
-    assert ending_message(store.get(done)) is None
 
 
 def test_result_cards_put_the_telling_metrics_first(engine) -> None:

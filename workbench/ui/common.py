@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import streamlit as st
 
 from core.errors import WorkbenchError
+from core.runs.store import RunRecord
 from core.vocab import CLASSIFICATION_TASKS, primary_metric
 
 PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
@@ -104,6 +105,28 @@ STATUS_ICONS = {
 
 def status_label(status: str) -> str:
     return f"{STATUS_ICONS.get(status, '')} {status}".strip()
+
+
+def status_message(run: RunRecord) -> tuple[str, str] | None:
+    """(level, Markdown text) for a run that did not simply complete; level is info, warning or error.
+
+    The one wording of a run's status, on the Runs page and in the Train page's live panel."""
+    reason = (run.status_reason or "").strip()
+    because = f": {md_escape(reason)}" if reason else ""  # reasons quote column and file names
+    end = "" if reason.endswith((".", "!", "?")) else "."
+    if run.status == "failed":
+        return "error", f"This run failed{because}{end}"
+    if run.status == "interrupted":
+        return "warning", f"This run was interrupted{because}{end} Start it again to finish it."
+    if run.status == "cancelled":
+        return "warning", f"This run was stopped before it finished{because}{end}"
+    if run.status == "running":
+        epoch, epochs = run.progress.get("epoch"), run.progress.get("epochs")
+        where = f" (epoch {epoch} of {epochs})" if epoch and epochs else ""
+        return "info", f"This run is training{where}; its curves update live."
+    if run.status == "queued":
+        return "info", "This run is waiting for its turn to train."
+    return None
 
 
 def format_duration(seconds: float | None) -> str:

@@ -1,4 +1,4 @@
-"""Plain functions behind one run's view: its status in words, summary numbers, plots and config.
+"""Plain functions behind one run's view: its summary numbers, plots and config.
 
 Every plot comes with one sentence saying how to read it; pages/runs.py draws them as they are.
 """
@@ -22,7 +22,6 @@ from core.evaluation import (
 from core.runs.compare import run_metric
 from core.runs.store import RunRecord
 from core.vocab import METRIC_DIRECTION, metric_label
-from workbench.ui.common import md_escape
 
 
 @dataclass(frozen=True)
@@ -37,26 +36,6 @@ class Number:
     label: str
     value: str
     help: str = ""
-
-
-# --- status in words ------------------------------------------------------------------
-def status_message(run: RunRecord) -> tuple[str, str] | None:
-    """(level, text) for a run that did not simply complete; level is info, warning or error."""
-    reason = md_escape((run.status_reason or "").strip())  # reasons quote column and file names
-    because = f": {reason}" if reason else "."
-    if run.status == "failed":
-        return "error", f"This run failed{because}"
-    if run.status == "interrupted":
-        return "warning", f"This run was interrupted{because}"
-    if run.status == "cancelled":
-        return "warning", f"This run was stopped before it finished{because}"
-    if run.status == "running":
-        epoch, epochs = run.progress.get("epoch"), run.progress.get("epochs")
-        where = f" (epoch {epoch} of {epochs})" if epoch and epochs else ""
-        return "info", f"This run is training{where}; its curves update live."
-    if run.status == "queued":
-        return "info", "This run is waiting for its turn to train."
-    return None
 
 
 # --- summary numbers ---------------------------------------------------------------------
@@ -166,6 +145,6 @@ def config_yaml(run: RunRecord) -> str:
 
 
 __all__ = [
-    "Plot", "Number", "status_message", "summary_numbers", "evaluation_plots",
+    "Plot", "Number", "summary_numbers", "evaluation_plots",
     "CAPTIONS", "curve_caption", "config_yaml",
 ]

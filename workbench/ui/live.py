@@ -14,10 +14,11 @@ import streamlit as st
 
 from core.evaluation.plots import curves_figure
 from core.runs.store import RunRecord, RunStore
-from core.vocab import ACTIVE, TASKS, metric_label, primary_metric
+from core.runs.compare import run_metric
+from core.vocab import ACTIVE, TERMINAL, metric_direction, metric_label
 from workbench.ui import state as ui_state
 from workbench.ui.common import (
-    format_duration, format_metric, md_escape, page_registered, status_label, switch_page,
+    format_duration, format_metric, md_escape, page_registered, status_label, status_message, switch_page,
 )
 
 POLL_S = 1.0
@@ -74,11 +75,6 @@ def any_active(records: Iterable[RunRecord]) -> bool:
     return any(r.status in ACTIVE for r in records)
 
 
-def main_metric(task: str | None) -> str:
-    """The second live chart: the task's primary metric, which the trainer logs every epoch."""
-    return primary_metric(task if task in TASKS else "multiclass")
-
-
 # how the steps run, where it is not the plain eager loop (core.training.trainer.step_mode_)
 STEP_MODES = {"cuda-graph": " · CUDA graph", "streaming": " · streamed from host memory",
               "streaming-cuda-graph": " · streamed from host memory, CUDA graph"}
@@ -104,18 +100,6 @@ def progress_fraction(progress: dict[str, Any]) -> float:
         return min(1.0, max(0.0, float(progress.get("fraction") or 0.0)))
     except (TypeError, ValueError):
         return 0.0
-
-
-def ending_message(record: RunRecord) -> tuple[str, str] | None:
-    """(level, text) in plain words for a run that did not complete; None for the others."""
-    reason = record.status_reason or "no reason was recorded"
-    if record.status == "failed":
-        return "error", f"This run failed: {reason}."
-    if record.status == "cancelled":
-        return "warning", f"This run was stopped ({reason}). Its last good weights were kept."
-    if record.status == "interrupted":
-        return "warning", f"This run was interrupted: {reason}. Start it again to finish it."
-    return None
 
 
 def result_cards(record: RunRecord, limit: int = 4) -> list[tuple[str, str]]:
@@ -218,19 +202,21 @@ def _draw_run(engine: Any, record: RunRecord, caches: MutableMapping[str, Any],
     if rows:
         history = history_frame(rows, record.run_id)
         runs = {record.run_id: record.name}
-        left, right = st.columns(2)
-        for column, metric in ((left, "loss"), (right, main_metric(record.task))):
-            fig = curves_figure(history, metric, runs)
+        metric = run_metric(record)  # the trainer logs it every epoch beside the loss
+        charts = ["loss", metric] if metric else ["loss"]
+        for column, name in zip(st.columns(2), charts):
+            fig = curves_figure(history, name, runs)
             fig.update_layout(height=300, uirevision=record.run_id, legend={"orientation": "h", "y": -0.25})
-            column.plotly_chart(fig, key=f"live_{record.run_id}_{metric}", config={"displayModeBar": False})
-        st.caption("Solid lines are the training data, dashed lines the validation data. Loss should fall and "
-                   f"{metric_label(main_metric(record.task))} rise; training still improving while validation "
-                   "gets worse means the model is overfitting.")
+            column.plotly_chart(fig, key=f"live_{record.run_id}_{name}", config={"displayModeBar": False})
+        rises = metric and metric_direction(metric) == "max"
+        score = f" and {metric_label(metric)} {'rise' if rises else 'fall'}" if metric else ""
+        st.caption("Solid lines are the training data, dashed lines the validation data. Loss should fall"
+                   f"{score}; training still improving while validation gets worse means the model is overfitting.")
     elif record.status == "running":
         st.caption("The curves appear after the first epoch.")
-    message = ending_message(record)
+    message = status_message(record) if record.status in TERMINAL else None  # queued, running: drawn above
     if message:
-        getattr(st, message[0])(md_escape(message[1]))
+        getattr(st, message[0])(message[1])
     if record.status == "completed":
         cards = result_cards(record)
         for column, (label, value) in zip(st.columns(max(len(cards), 1) + 1), cards):
