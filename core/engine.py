@@ -1,4 +1,10 @@
-"""Engine: the catalog, the run store and the run manager of one workspace."""
+"""Engine: the catalog, the run store and the run manager of one workspace, wired together.
+
+The one place that knows every layer: it runs start-up recovery on the store and hands the
+manager its ended-run hooks (a cross-validation parent finishes with its last fold). Code under
+core/ never imports it; what needs a workspace takes a core.runs.service.RunService, which an
+Engine is.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,6 +15,7 @@ from core.data import Catalog
 from core.runs import recovery
 from core.runs.manager import RunManager
 from core.runs.store import RunStore
+from core.tuning.cv import finalize_parents
 from core.workspace import default_workspace
 
 log = logging.getLogger(__name__)
@@ -28,7 +35,9 @@ class Engine:
     @cached_property
     def manager(self) -> RunManager:
         # started on first use: the CLI's `runs` and `show` need no dispatcher thread
-        return RunManager(self.store, self.catalog)
+        manager = RunManager(self.store, self.catalog)
+        manager.on_run_ended(lambda run_ids: finalize_parents(self.store, run_ids))
+        return manager
 
     def close(self) -> None:
         if "manager" in self.__dict__:

@@ -1,7 +1,6 @@
 """k-fold cross-validation: folds, child runs, mean +- std (ddof=0), the CLI's --cv, stopping."""
 from __future__ import annotations
 
-import inspect
 import json
 
 import numpy as np
@@ -9,7 +8,7 @@ import pandas as pd
 import pytest
 
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from core.data.split import FOLDS_FILE, load_folds, load_split
+from core.data.split import FOLDS_FILE, SPLIT_FILE, load_folds, load_split
 from core.tuning.cv import DDOF, aggregate, cv_result, cv_splits, finalize_cv, run_cv_inline, stop_cv, submit_cv
 from tests.helpers import wait_for
 from workbench.cli import main
@@ -138,20 +137,17 @@ def test_stop_cv_through_the_manager_leaves_nothing_running(engine):
     assert engine.store.get(parent_id).status == "cancelled"
 
 
-def _worker_reads_fold_splits() -> bool:
-    import core.runs.worker
-
-    return "fold_split" in inspect.getsource(core.runs.worker)
-
-
-@pytest.mark.skipif(not _worker_reads_fold_splits(),
-                    reason="core/runs/worker.py does not pass fold_split(store, run_id) to execute_run yet")
 def test_submit_cv_trains_each_fold_in_a_worker(engine):
     parent_id = submit_cv(engine, IRIS, 3)
+    folds = load_folds(engine.store.run_dir(parent_id) / FOLDS_FILE)
+    # each fold's split file is in its child's folder from the moment it is queued: the worker reads it there
+    for child in engine.store.list_runs(parent_id=parent_id):
+        number = int(child.name.rsplit("fold", 1)[1])
+        given = load_split(engine.store.run_dir(child.run_id) / SPLIT_FILE)
+        assert np.array_equal(given.test, folds[number - 1].test) and np.array_equal(given.val, folds[number - 1].val)
     wait_for(lambda: engine.store.get(parent_id).status not in ("queued", "running"), 90, what="the CV parent")
     parent = engine.store.get(parent_id)
     assert parent.status == "completed", parent.status_reason
-    folds = load_folds(engine.store.run_dir(parent_id) / FOLDS_FILE)
     children = sorted(engine.store.list_runs(parent_id=parent_id), key=lambda r: r.name)
     for child, fold in zip(children, folds):
         assert np.array_equal(load_split(engine.store.artifact_path(child.run_id, "split")).test, fold.test)

@@ -1,7 +1,9 @@
 """execute_run: one run from queued to a terminal status, with its artifacts.
 
 Called in a worker process by the RunManager and in-process by `workbench train`;
-the same code path either way.
+the same code path either way. A run whose folder already holds a split file when it
+starts (a cross-validation fold: it was written at submit) trains on those rows; any other
+run on its config's seeded split, which is saved as the split file once it has trained.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from safetensors.torch import save as safetensors_bytes
 
 from core.atomic import WriteError, write_atomic, write_atomic_with
 from core.config import RunConfig
-from core.data import Catalog, Split
-from core.data.split import SPLIT_FILE, save_split
+from core.data import Catalog
+from core.data.split import SPLIT_FILE, load_split, save_split
 from core.errors import WorkbenchError
 from core.evaluation import compute_metrics, outputs_to_proba
 from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: Iterable[Callback] = (),
-                should_stop: Callable[[], str | None] | None = None, split: Split | None = None) -> str:
+                should_stop: Callable[[], str | None] | None = None) -> str:
     """Train, evaluate and save one run. Returns its terminal status; never raises for a run's own failure."""
     store.update(run_id, pid=os.getpid())
     store.set_status(run_id, "running")
@@ -47,7 +49,8 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
     prepared: PreparedData | None = None
     try:
         config = RunConfig.from_dict(store.get(run_id).config)
-        prepared = prepare_data(config, catalog, split)
+        given = run_dir / SPLIT_FILE
+        prepared = prepare_data(config, catalog, load_split(given) if given.is_file() else None)
         store.update(run_id, task=prepared.schema.task, dataset=prepared.ref.name)
         model_params = resolve_params(config.model.kind, config.model.params)
         torch.manual_seed(config.train.seed)  # the initial weights are part of "same seed, same result"

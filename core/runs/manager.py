@@ -2,6 +2,10 @@
 
 One queue per concrete device ("cuda:0", "cuda:1", "mps", "cpu"): runs on different GPUs train
 at the same time, runs on one GPU one after another.
+
+What should happen when a run ends (a cross-validation parent finishing with its last fold) is
+not the manager's business: the layers above register ended-run hooks (`on_run_ended`), and the
+Engine wires them. The manager imports nothing above core.runs.
 """
 from __future__ import annotations
 
@@ -12,17 +16,18 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 
 from core.config import RunConfig
-from core.data import Catalog
+from core.data import Catalog, Split
 from core.runs import recovery
 from core.runs.store import RunStore
-from core.tuning.cv import finalize_parents
 
 log = logging.getLogger(__name__)
+
+RunEndedHook = Callable[[Sequence[str]], None]  # called with the ids of runs whose workers just ended
 
 
 @dataclass
@@ -42,6 +47,7 @@ class RunManager:
         self.slots = {"cuda": 1, "mps": 1, "cpu": 1, **(slots or {})}
         self.poll_s = poll_s
         self._workers: dict[str, _Worker] = {}
+        self._ended_hooks: list[RunEndedHook] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -50,18 +56,27 @@ class RunManager:
 
     # --- public ---------------------------------------------------------------
     def submit(self, config: RunConfig, *, name: str | None = None, parent_id: str | None = None,
-               tags: tuple[str, ...] = ()) -> str:
-        """Validate cheaply (the data must resolve), record the run as queued, and wake the dispatcher."""
+               tags: tuple[str, ...] = (), split: Split | None = None) -> str:
+        """Validate cheaply (the data must resolve), record the run as queued, and wake the dispatcher.
+
+        `split`: rows to train on instead of the config's seeded split (a cross-validation fold);
+        it is in the run's folder before the run is queued."""
         config.validate()
         ref = self.catalog.resolve(config.data.source)
         if config.data.content_hash is None:
             config = config.evolve(data={"content_hash": ref.sha256})
         run_id = self.store.create_run(config.to_dict(), name=name or config.name, task=config.data.task,
                                        model=config.model.kind, dataset=ref.name, parent_id=parent_id, tags=tags,
+                                       split=split,
                                        progress={"owner_pid": os.getpid(),
                                                  "queue_device": queue_of(config, _gpu_count(), _has_mps())})
         self._wake.set()
         return run_id
+
+    def on_run_ended(self, hook: RunEndedHook) -> None:
+        """Call `hook` with the ids of runs whose workers have ended (from the dispatcher thread, after
+        their status is final). A hook that raises is logged; the other hooks and the queue go on."""
+        self._ended_hooks.append(hook)
 
     def stop(self, run_id: str) -> None:
         self.store.request_stop(run_id)
@@ -116,8 +131,15 @@ class RunManager:
                 recovery.recover(self.store, w.run_id)  # a worker killed mid-write leaves a temp file behind
             else:  # a worker that exits normally has written its own status; this is the backstop
                 self.store.set_status(w.run_id, "failed", f"the training process exited with code {code}")
-        if done:  # a cross-validation parent completes when its last fold's worker ends
-            finalize_parents(self.store, [w.run_id for w in done])
+        if done:
+            self._run_ended_hooks([w.run_id for w in done])
+
+    def _run_ended_hooks(self, run_ids: list[str]) -> None:
+        for hook in list(self._ended_hooks):
+            try:
+                hook(run_ids)
+            except Exception:  # noqa: BLE001 - one hook's bug must not stop the queue or the other hooks
+                log.exception("ended-run hook %r for %s", hook, run_ids)
 
     def _start_queued(self) -> None:
         queued = sorted(self.store.list_runs(status="queued"), key=lambda r: r.created_at)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from core.atomic import sha256_file
+from core.data.split import SPLIT_FILE, Split, save_split
 from core.errors import RunNotFound
 from core.numbers import finite_or_none
 from core.vocab import ACTIVE, TERMINAL
@@ -159,10 +160,15 @@ class RunStore:
     def create_run(self, config: Mapping[str, Any], *, name: str | None = None, task: str | None = None,
                    model: str | None = None, dataset: str | None = None, parent_id: str | None = None,
                    status: str = "queued", tags: Iterable[str] = (), pid: int | None = None,
-                   progress: Mapping[str, Any] | None = None) -> str:
+                   progress: Mapping[str, Any] | None = None, split: Split | None = None) -> str:
         """Record a new run. `pid` (who trains it) or progress["owner_pid"] (whose queue holds it) are
-        written in the same transaction, so start-up recovery never mistakes a new run for an orphan."""
+        written in the same transaction, so start-up recovery never mistakes a new run for an orphan.
+
+        `split`: the rows the run must train on (a cross-validation fold), written as the run folder's
+        split file before the run exists in the table, so no worker can start it without one."""
         run_id = time.strftime("%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        if split is not None:
+            save_split(split, self.run_dir(run_id) / SPLIT_FILE)
         with self._tx() as con:
             name = name or self._default_name(con, model, dataset)
             con.execute(

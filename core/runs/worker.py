@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     from core.runs.store import RunStore
     from core.training.callbacks import StopCheck
     from core.training.device import cpu_threads
-    from core.tuning.cv import fold_split  # a cross-validation fold trains on its own split
 
     torch.set_num_threads(cpu_threads())
 
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     # A signal is a flag in memory, so it is checked at every step boundary (the store is polled
     # less often): SIGTERM ends the run as cancelled, with a checkpoint, within one step.
     status = execute_run(store, Catalog(workspace), run_id, should_stop=should_stop,
-                         callbacks=[StopCheck(signalled, interval_s=0.0)], split=fold_split(store, run_id))
+                         callbacks=[StopCheck(signalled, interval_s=0.0)])
     return 0 if status in ("completed", "cancelled") else 1
 
 

@@ -15,7 +15,7 @@ from core.runs.store import RunStore
 from core.tuning.storage import optuna_storage
 
 if TYPE_CHECKING:
-    from core.tuning.results import TrialRow
+    from core.tuning.trials import TrialRow
 
 MIN_TRIALS_FOR_IMPORTANCE = 3  # fewer complete trials than this tell nothing about which setting matters
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
 
+from core.runs.service import RunService
 from core.tuning.search import run_study
-
-if TYPE_CHECKING:
-    from core.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +18,13 @@ _threads: dict[str, threading.Thread] = {}
 _lock = threading.Lock()
 
 
-def start(engine: "Engine", parent_id: str) -> bool:
+def start(service: RunService, parent_id: str) -> bool:
     """Drive the study in a daemon thread unless one already does; True if a new thread started."""
     with _lock:
         current = _threads.get(parent_id)
         if current is not None and current.is_alive():
             return False
-        thread = threading.Thread(target=_drive, args=(engine, parent_id), name=f"study-{parent_id}", daemon=True)
+        thread = threading.Thread(target=_drive, args=(service, parent_id), name=f"study-{parent_id}", daemon=True)
         _threads[parent_id] = thread
         thread.start()
         return True
@@ -49,11 +46,11 @@ def join(parent_id: str, timeout_s: float | None = None) -> bool:
     return not thread.is_alive()
 
 
-def _drive(engine: "Engine", parent_id: str) -> None:
+def _drive(service: RunService, parent_id: str) -> None:
     try:
-        status = run_study(engine, parent_id)
+        status = run_study(service, parent_id)
         log.info("study %s ended: %s", parent_id, status)
     except Exception:  # noqa: BLE001 - run_study finalizes its own errors; this guards the thread itself
         log.exception("study driver %s", parent_id)
     finally:
-        engine.store.close()  # this thread's sqlite connection
+        service.store.close()  # this thread's sqlite connection

@@ -3,8 +3,12 @@
 Each fold is an ordinary run (parent_id set, live curves like any other). Its test
 split is the fold; train and validation come from the other folds (`val_fraction`
 of them, seeded, stratified). The folds are written once to the parent's folder
-(`folds.json`) before any child exists, so a worker that starts a child finds its
-split there through `fold_split()`, with no race against the queue.
+(`folds.json`, the record of the whole plan), and each child gets its own `split.json`
+in its folder before it is queued: the worker trains a run on the split file it finds
+there, so it never needs to ask this module which fold it is.
+
+The parent finishes when its last fold ends: the Engine hands `finalize_parents` to the
+run manager's ended-run hooks (the runs layer never imports tuning).
 
 The spread is the population standard deviation (numpy's default, ddof=0), as
 scikit-learn's `cross_validate` / `GridSearchCV.cv_results_` report it, so the
@@ -15,25 +19,22 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from core.config import RunConfig
 from core.data import Catalog, Split
-from core.data.split import FOLDS_FILE, hold_out, load_folds, save_folds
 from core.data.columns import as_labels
+from core.data.split import FOLDS_FILE, hold_out, save_folds
 from core.errors import ConfigError, DataError, RunNotFound
 from core.numbers import finite_or_none
-from core.vocab import is_classification
 from core.runs.prepare import prepare_data
+from core.runs.service import RunService
 from core.runs.store import RunRecord, RunStore
-from core.vocab import ACTIVE
-
-if TYPE_CHECKING:
-    from core.engine import Engine
-    from core.training.callbacks import Callback
+from core.training.callbacks import Callback
+from core.vocab import ACTIVE, is_classification
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,6 @@ def fold_number(record: RunRecord) -> int | None:
     return None
 
 
-def fold_split(store: RunStore, run_id: str) -> Split | None:
-    """The split a fold's child run trains on; None for every other run. The worker calls this."""
-    record = store.get(run_id)
-    number = fold_number(record)
-    if record.parent_id is None or number is None:
-        return None
-    return load_folds(store.run_dir(record.parent_id) / FOLDS_FILE)[number - 1]
-
-
 # --- the parent run --------------------------------------------------------------------
 @dataclass
 class CvPlan:
@@ -130,20 +122,21 @@ def _child_tags(number: int) -> tuple[str, ...]:
     return ("cv-fold", f"{FOLD_TAG}{number}")
 
 
-def submit_cv(engine: "Engine", config: RunConfig, k: int) -> str:
+def submit_cv(service: RunService, config: RunConfig, k: int) -> str:
     """K-fold CV through the run manager (one queued child per fold); returns the parent's run id.
 
-    The parent completes when its last fold ends (the manager calls finalize_parents).
+    Each child is queued with its fold's split file in its folder. The parent completes when its
+    last fold ends (the Engine wires finalize_parents to the manager's ended-run hooks).
     """
-    plan = plan_cv(engine.store, engine.catalog, config, k)
-    for number in range(1, k + 1):
-        engine.manager.submit(plan.config, name=_child_name(engine.store, plan.parent_id, number),
-                              parent_id=plan.parent_id, tags=_child_tags(number))
+    plan = plan_cv(service.store, service.catalog, config, k)
+    for number, split in enumerate(plan.folds, start=1):
+        service.manager.submit(plan.config, name=_child_name(service.store, plan.parent_id, number),
+                               parent_id=plan.parent_id, tags=_child_tags(number), split=split)
     return plan.parent_id
 
 
 def run_cv_inline(store: RunStore, catalog: Catalog, config: RunConfig, k: int, *,
-                  callbacks: Iterable["Callback"] = (), should_stop: Callable[[], str | None] | None = None,
+                  callbacks: Iterable[Callback] = (), should_stop: Callable[[], str | None] | None = None,
                   on_fold: Callable[[int, str], None] | None = None) -> str:
     """K-fold CV in this process, one fold after another (`workbench train --cv`); returns the parent's id."""
     from core.runs.execute import execute_run
@@ -151,29 +144,30 @@ def run_cv_inline(store: RunStore, catalog: Catalog, config: RunConfig, k: int, 
     plan = plan_cv(store, catalog, config, k)
     callbacks = list(callbacks)
     for number, split in enumerate(plan.folds, start=1):
+        # owned by this process, as the manager's children are: another app's start-up check leaves it alone
         child = store.create_run(plan.config.to_dict(), name=_child_name(store, plan.parent_id, number),
                                  task=plan.task, model=plan.config.model.kind,
                                  dataset=store.get(plan.parent_id).dataset, parent_id=plan.parent_id,
-                                 tags=_child_tags(number))
+                                 tags=_child_tags(number), split=split, progress={"owner_pid": os.getpid()})
         reason = should_stop() if should_stop else None
         if reason:
             store.set_status(child, "cancelled", reason)
             continue
-        status = execute_run(store, catalog, child, callbacks=callbacks, should_stop=should_stop, split=split)
+        status = execute_run(store, catalog, child, callbacks=callbacks, should_stop=should_stop)
         if on_fold:
             on_fold(number, status)
     finalize_cv(store, plan.parent_id)
     return plan.parent_id
 
 
-def stop_cv(engine: "Engine", parent_id: str) -> None:
+def stop_cv(service: RunService, parent_id: str) -> None:
     """Stop every fold still to run; the queued ones first so none of them starts in between."""
-    children = sorted(engine.store.list_runs(parent_id=parent_id), key=lambda r: r.status == "running")
+    children = sorted(service.store.list_runs(parent_id=parent_id), key=lambda r: r.status == "running")
     for child in children:
         if child.status in ACTIVE:
-            engine.manager.stop(child.run_id)
-    engine.store.request_stop(parent_id)
-    finalize_cv(engine.store, parent_id)
+            service.manager.stop(child.run_id)
+    service.store.request_stop(parent_id)
+    finalize_cv(service.store, parent_id)
 
 
 # --- results -----------------------------------------------------------------------------
@@ -272,7 +266,7 @@ def finalize_cv(store: RunStore, parent_id: str) -> bool:
 
 
 def finalize_parents(store: RunStore, run_ids: Iterable[str]) -> None:
-    """Called by the run manager with the runs whose workers just ended: finish their CV parents."""
+    """An ended-run hook of the run manager (the Engine wires it): finish the CV parents of these runs."""
     parents = set()
     for run_id in run_ids:
         try:
@@ -300,6 +294,6 @@ def _first_device(store: RunStore, folds: Sequence[FoldResult]) -> str | None:
 
 __all__ = [
     "CV_TAG", "FOLD_TAG", "DDOF", "cv_splits", "fold_number",
-    "fold_split", "CvPlan", "plan_cv", "submit_cv", "run_cv_inline", "stop_cv", "FoldResult", "CvResult",
+    "CvPlan", "plan_cv", "submit_cv", "run_cv_inline", "stop_cv", "FoldResult", "CvResult",
     "aggregate", "cv_result", "finalize_cv", "finalize_parents",
 ]

@@ -14,22 +14,20 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
 
 from core.config import RunConfig
 from core.errors import ConfigError
-from core.vocab import ACTIVE
+from core.runs.service import RunService
 from core.tuning.results import run_or_none, trial_row, write_summary
 from core.tuning.space import apply_values, suggest
 from core.tuning.storage import optuna_storage
 from core.tuning.study import PRUNED_TAG, TRIAL_TAG, StudySpec, default_pruner, study_spec
 from core.tuning.trials import TrialRow
-
-if TYPE_CHECKING:
-    from core.engine import Engine
+from core.vocab import ACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +49,7 @@ class _Watch:
     user_stop: bool = False
 
 
-def run_study(engine: "Engine", parent_id: str, *, should_stop: Callable[[], bool] | None = None,
+def run_study(service: RunService, parent_id: str, *, should_stop: Callable[[], bool] | None = None,
               on_trial: Callable[[TrialRow], None] | None = None,
               pruner: optuna.pruners.BasePruner | None = None, poll_s: float = 0.2) -> str:
     """Run the study's remaining trials one after another; returns the parent's terminal status.
@@ -59,19 +57,19 @@ def run_study(engine: "Engine", parent_id: str, *, should_stop: Callable[[], boo
     One trial at a time: the manager runs one run per device anyway, and a sequential
     TPE with a fixed seed proposes the same trials every time.
     """
-    store = engine.store
+    store = service.store
     record = store.get(parent_id)
     spec = study_spec(record)
     base = RunConfig.from_dict(record.config)
     store.update(parent_id, pid=os.getpid())
-    storage = optuna_storage(engine.workspace)
+    storage = optuna_storage(service.workspace)
     # A resumed study reseeds past its trials: the same seed again would replay the first random proposals.
     done_before = len(optuna.load_study(study_name=spec.name, storage=storage,
                                         sampler=optuna.samplers.RandomSampler()).get_trials(deepcopy=False))
     study = optuna.load_study(study_name=spec.name, storage=storage,
                               sampler=optuna.samplers.TPESampler(seed=spec.seed + done_before),
                               pruner=pruner or default_pruner(spec, base.train.epochs))
-    _fail_leftovers(engine, study)
+    _fail_leftovers(service, study)
 
     def stop_now() -> bool:
         return store.stop_requested(parent_id) or bool(should_stop and should_stop())
@@ -83,48 +81,48 @@ def run_study(engine: "Engine", parent_id: str, *, should_stop: Callable[[], boo
                 stopped = True
                 break
             trial = study.ask()
-            outcome = _run_trial(engine, parent_id, spec, base, trial, stop_now, poll_s)
+            outcome = _run_trial(service, parent_id, spec, base, trial, stop_now, poll_s)
             _tell(study, trial, outcome)
             stopped = outcome.stopped
-            write_summary(engine, parent_id, spec, study)
+            write_summary(service, parent_id, spec, study)
             if on_trial:
-                on_trial(trial_row(engine, study.get_trials(deepcopy=False)[trial.number]))
+                on_trial(trial_row(service, study.get_trials(deepcopy=False)[trial.number]))
     except Exception as exc:  # noqa: BLE001 - the study fails with a reason rather than staying "running"
         log.exception("study %s failed", spec.name)
         error = f"the search stopped on an internal error ({type(exc).__name__}: {exc})"
         for child in store.list_runs(parent_id=parent_id):
             if child.status in ACTIVE:
-                engine.manager.stop(child.run_id)
-    return _finalize(engine, parent_id, spec, study, stopped, error)
+                service.manager.stop(child.run_id)
+    return _finalize(service, parent_id, spec, study, stopped, error)
 
 
-def _run_trial(engine: "Engine", parent_id: str, spec: StudySpec, base: RunConfig, trial: optuna.Trial,
+def _run_trial(service: RunService, parent_id: str, spec: StudySpec, base: RunConfig, trial: optuna.Trial,
                stop_now: Callable[[], bool], poll_s: float) -> _Outcome:
-    store = engine.store
+    store = service.store
     values = suggest(trial, spec.space)
     try:
         config = apply_values(base, values)
     except ConfigError as exc:  # a combination the model rejects: this trial fails, the search goes on
         trial.set_user_attr("reason", str(exc))
         return _Outcome(TrialState.FAIL, reason=str(exc))
-    run_id = engine.manager.submit(config, name=f"{spec.name}-trial{trial.number}", parent_id=parent_id,
+    run_id = service.manager.submit(config, name=f"{spec.name}-trial{trial.number}", parent_id=parent_id,
                                    tags=(TRIAL_TAG, spec.name, f"trial:{trial.number}"))
     trial.set_user_attr("run_id", run_id)
     watch = _Watch()
     while True:
         status = store.get(run_id).status  # read before the rows, so the last rows are read after the end
-        _report_new_rows(engine, spec, trial, run_id, watch)
+        _report_new_rows(service, spec, trial, run_id, watch)
         if status not in ACTIVE:
             break
         if not watch.user_stop and watch.pruned_epoch is None and stop_now():
             watch.user_stop = True
-            engine.manager.stop(run_id)
+            service.manager.stop(run_id)
         time.sleep(poll_s)
-    return _outcome(engine, spec, run_id, watch)
+    return _outcome(service, spec, run_id, watch)
 
 
-def _report_new_rows(engine: "Engine", spec: StudySpec, trial: optuna.Trial, run_id: str, watch: _Watch) -> None:
-    for row in engine.store.metrics(run_id, watch.after_id):
+def _report_new_rows(service: RunService, spec: StudySpec, trial: optuna.Trial, run_id: str, watch: _Watch) -> None:
+    for row in service.store.metrics(run_id, watch.after_id):
         watch.after_id = row["id"]
         if (row["split"] != "val" or row["name"] != spec.monitor or row["value"] is None
                 or row["epoch"] in watch.reported or watch.pruned_epoch is not None or watch.user_stop):
@@ -133,12 +131,12 @@ def _report_new_rows(engine: "Engine", spec: StudySpec, trial: optuna.Trial, run
         watch.reported.add(int(row["epoch"]))
         if trial.should_prune():
             watch.pruned_epoch = int(row["epoch"])
-            engine.manager.stop(run_id)
+            service.manager.stop(run_id)
             log.info("trial %d pruned at epoch %d", trial.number, watch.pruned_epoch)
 
 
-def _outcome(engine: "Engine", spec: StudySpec, run_id: str, watch: _Watch) -> _Outcome:
-    store = engine.store
+def _outcome(service: RunService, spec: StudySpec, run_id: str, watch: _Watch) -> _Outcome:
+    store = service.store
     record = store.get(run_id)
     if record.status == "cancelled" and watch.pruned_epoch is not None:
         reason = (f"pruned by the search at epoch {watch.pruned_epoch}: val {spec.monitor} was worse than the "
@@ -170,12 +168,12 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: _Outcome) -> None:
         study.tell(trial, state=outcome.state)
 
 
-def _fail_leftovers(engine: "Engine", study: optuna.Study) -> None:
+def _fail_leftovers(service: RunService, study: optuna.Study) -> None:
     """Trials a previous driver left running (the app stopped mid-trial) end as failed, and so do their runs."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         run_id = t.user_attrs.get("run_id")
         if run_id:
-            engine.manager.stop(run_id)
+            service.manager.stop(run_id)
         study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
 
 
@@ -183,9 +181,9 @@ def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
 
 
-def _finalize(engine: "Engine", parent_id: str, spec: StudySpec, study: optuna.Study, stopped: bool,
+def _finalize(service: RunService, parent_id: str, spec: StudySpec, study: optuna.Study, stopped: bool,
               error: str | None) -> str:
-    summary = write_summary(engine, parent_id, spec, study)
+    summary = write_summary(service, parent_id, spec, study)
     counts = summary["trials"]
     done = f"{counts['finished']} of {spec.n_trials} trials"
     if error:
@@ -196,8 +194,8 @@ def _finalize(engine: "Engine", parent_id: str, spec: StudySpec, study: optuna.S
         status, reason = "completed", None
     else:
         status, reason = "failed", f"no trial completed ({done}: see the trial runs for why)"
-    best_run = run_or_none(engine, summary["best"]["run_id"]) if summary["best"] else None
+    best_run = run_or_none(service, summary["best"]["run_id"]) if summary["best"] else None
     if best_run and best_run.device:
-        engine.store.update(parent_id, device=best_run.device)
-    engine.store.set_status(parent_id, status, reason)
-    return engine.store.get(parent_id).status
+        service.store.update(parent_id, device=best_run.device)
+    service.store.set_status(parent_id, status, reason)
+    return service.store.get(parent_id).status

@@ -5,25 +5,23 @@ run tables and the Tune page read a study's progress from the store like any run
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import optuna
 from optuna.trial import TrialState
 
 from core.config import RunConfig
 from core.errors import WorkbenchError
+from core.runs.service import RunService
 from core.runs.store import RunRecord
 from core.tuning.study import BEST_TAG, StudySpec, load_study, study_spec
 from core.tuning.trials import TrialRow, trial_counts
 
-if TYPE_CHECKING:
-    from core.engine import Engine
 
-
-def trial_row(engine: "Engine", t: optuna.trial.FrozenTrial,
+def trial_row(service: RunService, t: optuna.trial.FrozenTrial,
               records: Mapping[str, RunRecord] | None = None) -> TrialRow:
     run_id = t.user_attrs.get("run_id")
-    record = (records or {}).get(run_id) if records is not None else run_or_none(engine, run_id)
+    record = (records or {}).get(run_id) if records is not None else run_or_none(service, run_id)
     state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
              TrialState.RUNNING: "running", TrialState.WAITING: "running"}[t.state]
     if state == "failed" and t.user_attrs.get("stopped"):
@@ -34,66 +32,66 @@ def trial_row(engine: "Engine", t: optuna.trial.FrozenTrial,
                     pruned_epoch=t.user_attrs.get("pruned_epoch"), reason=t.user_attrs.get("reason"))
 
 
-def run_or_none(engine: "Engine", run_id: str | None) -> RunRecord | None:
+def run_or_none(service: RunService, run_id: str | None) -> RunRecord | None:
     if not run_id:
         return None
     try:
-        return engine.store.get(run_id)
+        return service.store.get(run_id)
     except WorkbenchError:
         return None
 
 
-def study_trials(engine: "Engine", parent_id: str, study: optuna.Study | None = None) -> list[TrialRow]:
+def study_trials(service: RunService, parent_id: str, study: optuna.Study | None = None) -> list[TrialRow]:
     """Every trial so far, oldest first (one store query for all their runs)."""
-    study = study or load_study(engine, parent_id)
-    records = {r.run_id: r for r in engine.store.list_runs(parent_id=parent_id)}
-    return [trial_row(engine, t, records) for t in study.get_trials(deepcopy=False)]
+    study = study or load_study(service, parent_id)
+    records = {r.run_id: r for r in service.store.list_runs(parent_id=parent_id)}
+    return [trial_row(service, t, records) for t in study.get_trials(deepcopy=False)]
 
 
-def _best(engine: "Engine", study: optuna.Study) -> dict[str, Any] | None:
+def _best(service: RunService, study: optuna.Study) -> dict[str, Any] | None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return None
     best = study.best_trial
     run_id = best.user_attrs.get("run_id")
-    record = run_or_none(engine, run_id)
+    record = run_or_none(service, run_id)
     return {"trial": best.number, "run_id": run_id, "value": best.value, "params": dict(best.params),
             "config": record.config if record else None, "metrics": record.metrics if record else {}}
 
 
-def write_summary(engine: "Engine", parent_id: str, spec: StudySpec, study: optuna.Study) -> dict[str, Any]:
-    best = _best(engine, study)
-    trials = study_trials(engine, parent_id, study)
+def write_summary(service: RunService, parent_id: str, spec: StudySpec, study: optuna.Study) -> dict[str, Any]:
+    best = _best(service, study)
+    trials = study_trials(service, parent_id, study)
     summary = {"study": spec.to_dict(), "trials": trial_counts(trials), "best": best,
                "metrics": best["metrics"] if best else {}}  # the best trial's metrics, so run tables show them
-    engine.store.update(parent_id, summary=summary)
+    service.store.update(parent_id, summary=summary)
     return summary
 
 
-def best_config(engine: "Engine", parent_id: str) -> RunConfig:
-    best = engine.store.get(parent_id).summary.get("best")
+def best_config(service: RunService, parent_id: str) -> RunConfig:
+    best = service.store.get(parent_id).summary.get("best")
     if not best or not best.get("config"):
         raise WorkbenchError("this study has no completed trial yet")
     return RunConfig.from_dict(best["config"])
 
 
-def submit_best(engine: "Engine", parent_id: str) -> str:
+def submit_best(service: RunService, parent_id: str) -> str:
     """Train the best trial's config again as a new, ordinary run (the page's one-click button)."""
-    record = engine.store.get(parent_id)
-    config = best_config(engine, parent_id)
-    return engine.manager.submit(config, name=f"{record.name}-best", tags=(BEST_TAG, record.name))
+    record = service.store.get(parent_id)
+    config = best_config(service, parent_id)
+    return service.manager.submit(config, name=f"{record.name}-best", tags=(BEST_TAG, record.name))
 
 
-def study_report(engine: "Engine", parent_id: str) -> dict[str, Any]:
+def study_report(service: RunService, parent_id: str) -> dict[str, Any]:
     """Plain data for `workbench tune --json`."""
-    record = engine.store.get(parent_id)
+    record = service.store.get(parent_id)
     spec = study_spec(record)
     best = record.summary.get("best")
     return {
         "run_id": record.run_id, "study": spec.name, "status": record.status, "status_reason": record.status_reason,
         "task": record.task, "metric": spec.metric, "direction": spec.direction, "n_trials": spec.n_trials,
         "space": [p.to_dict() for p in spec.space], "counts": record.summary.get("trials"),
-        "trials": [t.to_dict() for t in study_trials(engine, parent_id)],
+        "trials": [t.to_dict() for t in study_trials(service, parent_id)],
         "best": None if not best else {k: best[k] for k in ("trial", "run_id", "value", "params", "config")},
         "duration_s": record.duration_s,
     }

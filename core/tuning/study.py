@@ -7,23 +7,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import optuna
 
 from core.config import RunConfig
 from core.errors import ConfigError, WorkbenchError
-from core.vocab import EPOCH_METRICS, metric_direction, metrics_for_task, primary_metric
 from core.runs.prepare import prepare_data
+from core.runs.service import RunService
 from core.runs.store import RunRecord
-from core.vocab import ACTIVE
 from core.tuning.space import SearchParam, check_space
 from core.tuning.storage import optuna_storage, study_names
-
 from core.tuning.trials import trial_counts
+from core.vocab import ACTIVE, EPOCH_METRICS, metric_direction, metrics_for_task, primary_metric
 
-if TYPE_CHECKING:
-    from core.engine import Engine
 
 STUDY_TAG = "study"
 TRIAL_TAG = "tune"
@@ -76,38 +73,38 @@ def default_pruner(spec: StudySpec, epochs: int) -> optuna.pruners.BasePruner:
 
 
 # --- creating, listing, stopping ------------------------------------------------------------
-def create_study(engine: "Engine", base: RunConfig, space: Sequence[SearchParam], n_trials: int, *,
+def create_study(service: RunService, base: RunConfig, space: Sequence[SearchParam], n_trials: int, *,
                  metric: str | None = None, name: str | None = None, pruning: bool = True) -> str:
     """Check everything a user can get wrong, then record the study (parent run + Optuna study); returns
     the parent's run id. Start it with run_study (CLI) or core.tuning.background.start (UI)."""
     base.validate()
     if not 1 <= int(n_trials) <= MAX_TRIALS:
         raise ConfigError(f"the number of trials must be between 1 and {MAX_TRIALS}, got {n_trials}")
-    prepared = prepare_data(base, engine.catalog)  # bad data or a model that cannot fit fails before any run
+    prepared = prepare_data(base, service.catalog)  # bad data or a model that cannot fit fails before any run
     task = prepared.schema.task
     metric = metric or primary_metric(task)
     if metric not in metric_choices(task):
         raise ConfigError(f"a {task} search can optimise {', '.join(metric_choices(task))}; not '{metric}'")
     space = check_space(base, space)
-    name = _unique_name(engine, (name or "").strip() or f"tune-{base.model.kind}-{prepared.ref.name}")
+    name = _unique_name(service, (name or "").strip() or f"tune-{base.model.kind}-{prepared.ref.name}")
     base = base.evolve(data={"content_hash": prepared.ref.sha256}, name=None)
     spec = StudySpec(name=name, metric=metric, direction="maximize" if metric_direction(metric) == "max"
                      else "minimize", n_trials=int(n_trials), space=tuple(space), task=task,
                      seed=base.train.seed, pruning=pruning)
-    study = optuna.create_study(storage=optuna_storage(engine.workspace), study_name=name,
+    study = optuna.create_study(storage=optuna_storage(service.workspace), study_name=name,
                                 direction=spec.direction)
     # pid: another process's start-up check sees a live owner and leaves the study alone
-    parent_id = engine.store.create_run(base.to_dict(), name=name, task=task, model=base.model.kind,
+    parent_id = service.store.create_run(base.to_dict(), name=name, task=task, model=base.model.kind,
                                         dataset=prepared.ref.name, status="running", tags=(STUDY_TAG, name),
                                         pid=os.getpid())
-    engine.store.update(parent_id, summary={"study": spec.to_dict(), "trials": trial_counts([])})
-    engine.store.set_status(parent_id, "running")
+    service.store.update(parent_id, summary={"study": spec.to_dict(), "trials": trial_counts([])})
+    service.store.set_status(parent_id, "running")
     study.set_user_attr("parent_id", parent_id)
     return parent_id
 
 
-def _unique_name(engine: "Engine", wanted: str) -> str:
-    taken = set(study_names(engine.workspace))
+def _unique_name(service: RunService, wanted: str) -> str:
+    taken = set(study_names(service.workspace))
     if wanted not in taken:
         return wanted
     n = 2
@@ -116,9 +113,9 @@ def _unique_name(engine: "Engine", wanted: str) -> str:
     return f"{wanted}-{n}"
 
 
-def list_studies(engine: "Engine") -> list[RunRecord]:
+def list_studies(service: RunService) -> list[RunRecord]:
     """Study parent runs, newest first."""
-    return [r for r in engine.store.list_runs(include_children=False) if STUDY_TAG in r.tags and r.summary.get("study")]
+    return [r for r in service.store.list_runs(include_children=False) if STUDY_TAG in r.tags and r.summary.get("study")]
 
 
 def study_spec(record: RunRecord) -> StudySpec:
@@ -128,18 +125,18 @@ def study_spec(record: RunRecord) -> StudySpec:
     return StudySpec.from_dict(raw)
 
 
-def load_study(engine: "Engine", parent_id: str) -> optuna.Study:
-    spec = study_spec(engine.store.get(parent_id))
-    return optuna.load_study(study_name=spec.name, storage=optuna_storage(engine.workspace),
+def load_study(service: RunService, parent_id: str) -> optuna.Study:
+    spec = study_spec(service.store.get(parent_id))
+    return optuna.load_study(study_name=spec.name, storage=optuna_storage(service.workspace),
                              sampler=optuna.samplers.RandomSampler(seed=spec.seed))
 
 
-def stop_study(engine: "Engine", parent_id: str) -> None:
+def stop_study(service: RunService, parent_id: str) -> None:
     """Ask the driver to stop (any process), and stop the running trial at once; stopping twice is harmless."""
-    engine.store.request_stop(parent_id)
-    for child in engine.store.list_runs(parent_id=parent_id):
+    service.store.request_stop(parent_id)
+    for child in service.store.list_runs(parent_id=parent_id):
         if child.status in ACTIVE:
-            engine.manager.stop(child.run_id)
+            service.manager.stop(child.run_id)
 
 
 def can_resume(record: RunRecord) -> bool:
@@ -150,10 +147,10 @@ def can_resume(record: RunRecord) -> bool:
     return int(counts.get("finished", 0)) < int(record.summary["study"]["n_trials"])
 
 
-def resume_study(engine: "Engine", parent_id: str) -> None:
+def resume_study(service: RunService, parent_id: str) -> None:
     """Mark a stopped or interrupted study as running again; then start its driver."""
-    record = engine.store.get(parent_id)
+    record = service.store.get(parent_id)
     if not can_resume(record):
         raise WorkbenchError(f"study {record.name} is {record.status} with no trials left to run")
-    engine.store.update(record.run_id, stop_requested=0, pid=os.getpid(), ended_at=None)
-    engine.store.set_status(record.run_id, "running", only_if_active=False)
+    service.store.update(record.run_id, stop_requested=0, pid=os.getpid(), ended_at=None)
+    service.store.set_status(record.run_id, "running", only_if_active=False)
