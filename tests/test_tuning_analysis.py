@@ -52,12 +52,16 @@ def test_importances_say_which_setting_mattered_and_are_computed_once_per_trial_
     assert len(calls) == 2
 
 
-def test_importances_of_values_that_do_not_spread_are_none(workspace):
+def test_importances_of_values_that_do_not_spread_are_equal_shares(workspace):
     study = optuna.create_study(storage=optuna_storage(workspace), study_name="flat")
     lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
-    for x in (1e-3, 2e-3, 3e-3, 4e-3):  # every learning rate scores the same: nothing to attribute
-        study.add_trial(optuna.trial.create_trial(params={"lr": x}, distributions={"lr": lr}, value=0.5))
-    assert analysis.param_importances(workspace, "flat", 4) is None
+    noise = optuna.distributions.FloatDistribution(0.0, 1.0)
+    for x in (1e-3, 2e-3, 3e-3, 4e-3):  # every trial scores the same: no setting stands out
+        study.add_trial(optuna.trial.create_trial(params={"lr": x, "noise": x * 100},
+                                                  distributions={"lr": lr, "noise": noise}, value=0.5))
+    with pytest.warns(UserWarning, match="equal"):
+        result = analysis.param_importances(workspace, "flat", 4)
+    assert result == pytest.approx({"lr": 0.5, "noise": 0.5})
 
 
 def test_trial_curves_are_each_trials_validation_monitor(engine):

@@ -40,7 +40,7 @@ def best_so_far(trials: Sequence[TrialRow], direction: str) -> list[tuple[int, f
 
 
 def param_importances(workspace: str | Path, study_name: str, n_complete: int) -> dict[str, float] | None:
-    """Optuna's importance (fANOVA, seeded) of each searched setting, as shares that add up to 1.
+    """Optuna's importance (its default evaluator) of each searched setting, as shares that add up to 1.
 
     None below MIN_TRIALS_FOR_IMPORTANCE complete trials, or when the values spread too little to say.
     A finished trial never changes, so the answer is computed once per (study, complete trials): a page
@@ -56,8 +56,7 @@ def param_importances(workspace: str | Path, study_name: str, n_complete: int) -
 def _importances(workspace: str, study_name: str, n_complete: int) -> tuple[tuple[str, float], ...] | None:
     study = optuna.load_study(study_name=study_name, storage=optuna_storage(workspace))
     try:
-        found = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+        found = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError):  # too little spread in the values to say anything
         return None
     return tuple(found.items())
