@@ -79,7 +79,7 @@ def _poll(db_dir: str, ready_event, stop_event) -> None:
     ready_event.set()
     while not stop_event.is_set():
         for run in store.list_runs(status="running"):
-            rows = store.metrics(run.run_id, last.get(run.run_id, 0))
+            rows = store.epoch_rows(run.run_id, last.get(run.run_id, 0))
             if rows:
                 last[run.run_id] = rows[-1]["id"]
             store.get(run.run_id)

@@ -16,13 +16,13 @@ from streamlit.testing.v1 import AppTest
 from core.config import DataConfig, OptimConfig, RunConfig, TrainConfig
 from core.errors import ConfigError
 from core.runs import manager as manager_module
-from core.runs.manager import RunManager, queue_of
+from core.runs.manager import RunManager
+from core.runs.queue import queue_of, queue_positions
 from core.training import device as device_module
 from core.training.device import device_label, resolve_device
 from tests.helpers import wait_for
 from workbench.cli import main
 from workbench.ui.forms import build_config, config_to_cli, device_options
-from workbench.ui.live import queue_positions
 
 APP = Path(__file__).resolve().parents[1] / "workbench" / "app.py"
 H100 = {"id": "cuda", "name": "NVIDIA H100", "free_gb": 79.2, "total_gb": 79.6}
@@ -150,7 +150,7 @@ def test_runs_on_two_gpus_start_together_and_one_gpu_queues(engine, monkeypatch:
         automatic = manager.submit(config("auto"))
         wait_for(lambda: on_gpu1 in manager.active(), what="the run on cuda:1 to start")
         assert sorted(manager.active()) == sorted([first, on_gpu1])
-        queued = {r.run_id: r.progress["queue_device"] for r in store.list_runs()}
+        queued = {r.run_id: r.queue_device for r in store.list_runs()}
         assert queued == {first: "cuda:0", on_gpu1: "cuda:1", on_gpu0: "cuda:0", automatic: "cuda:0"}
         # "cuda", "cuda:0" and "auto" wait in one queue; the UI counts places in it
         assert queue_positions(store.list_runs()) == {on_gpu0: (1, "cuda:0"), automatic: (2, "cuda:0")}

@@ -315,7 +315,7 @@ def test_eight_processes_write_metrics_at_once(workspace: Path, tmp_path: Path) 
         assert "database is locked" not in err
         assert p.returncode == 0, err
     for run_id in runs:
-        rows = store.metrics(run_id)
+        rows = store.epoch_rows(run_id)
         assert len(rows) == 150 * 8
         assert {(r["step"], r["name"]) for r in rows} == {(s, f"m{k}") for s in range(150) for k in range(8)}
     with sqlite3.connect(workspace / "workbench.db") as con:

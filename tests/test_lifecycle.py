@@ -21,7 +21,7 @@ def long_config(**train) -> RunConfig:
 
 def test_stop_mid_run_cancelled_within_2s(engine):
     run_id = engine.manager.submit(long_config())
-    wait_for(lambda: engine.store.metrics(run_id), 60, what="first metrics")
+    wait_for(lambda: engine.store.epoch_rows(run_id), 60, what="first metrics")
     asked = time.monotonic()
     engine.manager.stop(run_id)
     wait_for(lambda: engine.store.get(run_id).status == "cancelled", 10, what="cancelled")
@@ -51,7 +51,7 @@ def test_worker_sigkill_interrupted_after_restart(workspace):
         probe = Engine(workspace)
         wait_for(lambda: probe.store.list_runs(status="running"), 60, what="a running run")
         run_id = probe.store.list_runs(status="running")[0].run_id
-        wait_for(lambda: probe.store.metrics(run_id), 60, what="metrics")
+        wait_for(lambda: probe.store.epoch_rows(run_id), 60, what="metrics")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         restarted = Engine(workspace)
@@ -64,7 +64,7 @@ def test_worker_sigkill_interrupted_after_restart(workspace):
 
 def test_manager_reaps_a_killed_worker(engine):
     run_id = engine.manager.submit(long_config())
-    wait_for(lambda: engine.store.metrics(run_id), 60)
+    wait_for(lambda: engine.store.epoch_rows(run_id), 60)
     engine.manager.kill(run_id)
     wait_for(lambda: engine.store.get(run_id).status == "interrupted", 10)
     assert "killed" in engine.store.get(run_id).status_reason
@@ -92,7 +92,7 @@ def test_second_process_reads_metrics_while_training(engine, workspace):
         "import json, sys, time; from core.runs.store import RunStore; s = RunStore(sys.argv[1]);"
         "deadline = time.time() + 60\n"
         "while time.time() < deadline:\n"
-        "    rows = s.metrics(sys.argv[2]); st = s.get(sys.argv[2]).status\n"
+        "    rows = s.epoch_rows(sys.argv[2]); st = s.get(sys.argv[2]).status\n"
         "    if rows and st == 'running': print(json.dumps({'rows': len(rows), 'status': st})); break\n"
         "    time.sleep(0.05)\n"
     )
@@ -113,5 +113,5 @@ def test_same_seed_same_metrics_on_cpu(engine):
         assert execute_run(engine.store, engine.catalog, run_id) == "completed"
     a, b = (engine.store.get(i).metrics for i in ids)
     assert a == b
-    curves = [[(m["name"], m["value"]) for m in engine.store.metrics(i) if m["split"] != "sys"] for i in ids]
+    curves = [[(m["name"], m["value"]) for m in engine.store.epoch_rows(i) if m["split"] != "sys"] for i in ids]
     assert curves[0] == curves[1]

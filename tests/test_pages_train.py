@@ -165,8 +165,8 @@ def test_active_runs_show_from_the_store_with_queue_places_and_stop(engine) -> N
     # queued by another app process (still alive), so this test's run manager leaves them alone
     waiting = []
     for name in ("next-run", "later-run"):
-        run_id = store.create_run(config, name=name, model="mlp", dataset="iris")
-        store.update(run_id, progress={"owner_pid": os.getppid(), "queue_device": "cpu"})
+        run_id = store.create_run(config, name=name, model="mlp", dataset="iris", owner_pid=os.getppid(),
+                                  queue_device="cpu")
         waiting.append(run_id)
 
     at = open_train()  # a fresh session: nothing in my_runs, the store still knows

@@ -1,4 +1,4 @@
-"""RunManager without training: ended-run hooks, per-run split files at submit, and the Engine's wiring.
+"""RunManager without training: ended-run hooks, split files at submit, the Engine's wiring, the queue order.
 
 Worker processes are stood in for (RunManager._spawn is replaced), so these take a second.
 """
@@ -13,6 +13,7 @@ from core.config import DataConfig, RunConfig, TrainConfig
 from core.data import Split
 from core.data.split import SPLIT_FILE, load_split
 from core.runs.manager import RunManager
+from core.runs.queue import queue_positions
 from tests.helpers import wait_for
 
 IRIS = RunConfig(data=DataConfig("iris", "species"), train=TrainConfig(epochs=1, device="cpu"))
@@ -96,3 +97,67 @@ def test_the_engine_finishes_a_cv_parent_through_its_hook(engine, finishing) -> 
     wait_for(lambda: store.get(parent).status != "running", what="the parent to finish")
     record = store.get(parent)
     assert record.status == "completed" and [f["fold"] for f in record.summary["folds"]] == [1, 2]
+
+
+class _Held:
+    """A worker process that runs until the test lets it end."""
+
+    def __init__(self) -> None:
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def terminate(self) -> None:
+        self.returncode = -15
+
+    kill = terminate
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.returncode
+
+
+def test_runs_start_in_the_order_queue_positions_shows(engine, monkeypatch) -> None:
+    store = engine.store
+    started: dict[str, _Held] = {}
+
+    def spawn(self: RunManager, run_id: str) -> _Held:
+        self.store.set_status(run_id, "running")
+        started[run_id] = _Held()
+        return started[run_id]
+    monkeypatch.setattr(RunManager, "_spawn", spawn)
+    manager = RunManager(store, engine.catalog, poll_s=0.05)
+    try:
+        first = manager.submit(IRIS)
+        wait_for(lambda: first in started, what="the first run to start")
+        waiting = [manager.submit(IRIS) for _ in range(3)]
+        positions = queue_positions(store.list_runs())
+        assert positions == {run_id: (place, "cpu") for place, run_id in enumerate(waiting, start=1)}
+        order = [first]
+        for _ in waiting:  # end the running one: the run in place 1 starts next
+            head = min(queue_positions(store.list_runs()).items(), key=lambda item: item[1][0])[0]
+            store.set_status(order[-1], "completed")
+            started[order[-1]].returncode = 0
+            wait_for(lambda: head in started, what="the head of the queue to start")
+            order.append(head)
+        assert order == [first, *waiting]
+    finally:
+        manager.close()
+
+
+def test_queue_places_count_per_device_and_leave_other_statuses_out(engine) -> None:
+    store = engine.store
+    a = store.create_run({"data": {}}, queue_device="cpu")
+    b = store.create_run({"data": {}})  # an older workspace's run names no queue: the CPU's
+    c = store.create_run({"data": {}}, queue_device="cuda:0")
+    d = store.create_run({"data": {}}, queue_device="cpu")
+    store.set_status(d, "running")
+    assert queue_positions(store.list_runs()) == {a: (1, "cpu"), b: (2, "cpu"), c: (1, "cuda:0")}
+
+
+def test_owner_and_queue_outlive_the_heartbeat(engine) -> None:
+    store = engine.store
+    run_id = store.create_run({"data": {}}, owner_pid=4321, queue_device="cuda:1")
+    store.heartbeat(run_id, {"epoch": 1})  # the worker's progress replaces progress_json whole
+    record = store.get(run_id)
+    assert (record.owner_pid, record.queue_device, record.progress) == (4321, "cuda:1", {"epoch": 1})

@@ -14,8 +14,8 @@ DEAD_PID = 2**22 + 12345  # above the default pid_max: never a live process
 
 def test_a_queued_run_whose_owner_is_gone_is_interrupted(workspace: Path) -> None:
     store = RunStore(workspace)
-    orphan = store.create_run({}, progress={"owner_pid": DEAD_PID})
-    owned = store.create_run({}, progress={"owner_pid": os.getpid()})
+    orphan = store.create_run({}, owner_pid=DEAD_PID)
+    owned = store.create_run({}, owner_pid=os.getpid())
     assert recovery.mark_orphans(store) == [orphan]
     assert store.get(orphan).status_reason == "the app stopped before this run started"
     assert store.get(owned).status == "queued"

@@ -1,10 +1,10 @@
-"""The live panel's logic as plain functions: incremental polling, which runs to show, queue places."""
+"""The live panel's logic as plain functions: incremental polling, which runs to show (queue places are
+core.runs.queue's, tested with the manager in tests/test_runs_manager.py)."""
 from __future__ import annotations
 
 from core.runs.store import MetricRow
 from workbench.ui.live import (
-    any_active, history_frame, poll_metrics, progress_fraction, progress_stats,
-    queue_positions, result_cards, tracked_runs,
+    any_active, history_frame, poll_metrics, progress_fraction, progress_stats, result_cards, tracked_runs,
 )
 
 
@@ -52,18 +52,6 @@ def test_tracked_runs_shows_active_runs_then_my_latest_finished(engine) -> None:
     store.set_status(ids[4], "completed")
     store.request_stop(ids[5])
     assert not any_active(tracked_runs(store, ids))
-
-
-def test_queue_positions_count_per_device_in_creation_order(engine) -> None:
-    store = engine.store
-    a = store.create_run({"data": {}})
-    b = store.create_run({"data": {}})
-    c = store.create_run({"data": {}})
-    d = store.create_run({"data": {}})
-    store.update(c, progress={"queue_device": "cuda"})
-    store.set_status(d, "running")
-    positions = queue_positions(store.list_runs())
-    assert positions == {a: (1, "cpu"), b: (2, "cpu"), c: (1, "cuda")}
 
 
 def test_progress_stats_in_words() -> None:

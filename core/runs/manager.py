@@ -1,7 +1,7 @@
 """RunManager: queues runs per device and trains each in its own worker process.
 
 One queue per concrete device ("cuda:0", "cuda:1", "mps", "cpu"): runs on different GPUs train
-at the same time, runs on one GPU one after another.
+at the same time, runs on one GPU one after another (core.runs.queue: which queue, in which order).
 
 What should happen when a run ends (a cross-validation parent finishing with its last fold) is
 not the manager's business: the layers above register ended-run hooks (`on_run_ended`), and the
@@ -23,6 +23,7 @@ import torch
 from core.config import RunConfig
 from core.data import Catalog, Split
 from core.runs import recovery
+from core.runs.queue import in_queue_order, queue_name, queue_of
 from core.runs.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,8 @@ class RunManager:
             config = config.evolve(data={"content_hash": ref.sha256})
         run_id = self.store.create_run(config.to_dict(), name=name or config.name, task=config.data.task,
                                        model=config.model.kind, dataset=ref.name, parent_id=parent_id, tags=tags,
-                                       split=split,
-                                       progress={"owner_pid": os.getpid(),
-                                                 "queue_device": queue_of(config, _gpu_count(), _has_mps())})
+                                       split=split, owner_pid=os.getpid(),
+                                       queue_device=queue_of(config, _gpu_count(), _has_mps()))
         self._wake.set()
         return run_id
 
@@ -142,11 +142,10 @@ class RunManager:
                 log.exception("ended-run hook %r for %s", hook, run_ids)
 
     def _start_queued(self) -> None:
-        queued = sorted(self.store.list_runs(status="queued"), key=lambda r: r.created_at)
-        for run in queued:
-            if run.progress.get("owner_pid") != os.getpid():
+        for run in in_queue_order(self.store.list_runs(status="queued")):
+            if run.owner_pid != os.getpid():
                 continue  # another app process owns that queue entry
-            device = run.progress.get("queue_device", "cpu")
+            device = queue_name(run)
             with self._lock:
                 busy = sum(1 for w in self._workers.values() if w.device == device)
                 if busy >= self._slots_of(device):
@@ -180,23 +179,6 @@ class RunManager:
                 return record
             time.sleep(0.05)
         raise TimeoutError(f"run {run_id} did not finish within {timeout_s:.0f} s")
-
-
-def queue_of(config: RunConfig, n_gpus: int, has_mps: bool = False) -> str:
-    """The queue a run waits in: the device it will train on, as resolve_device will pick it.
-
-    "cuda" and "auto" are the default GPU, cuda:0, so they share its queue with "cuda:0" runs.
-    "auto" does not go to the GPU with the most free memory: the worker resolves "auto" itself
-    (to the default GPU), so another queue would not move the run, and free memory at submit
-    time says little about the moment it starts; a fixed GPU also keeps "same config, same
-    device, same result". Pick a GPU by name to spread runs over several.
-    """
-    device = config.train.device
-    if device == "auto":
-        device = "cuda" if n_gpus else "mps" if has_mps else "cpu"
-    if device == "cuda" and n_gpus:
-        return "cuda:0"
-    return device  # no CUDA: a "cuda" run fails at once in its worker, with the reason
 
 
 def _gpu_count() -> int:

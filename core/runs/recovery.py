@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.atomic import sha256_file
 from core.errors import RunNotFound
-from core.runs.store import RunRecord, RunStore
+from core.runs.store import RunStore
 from core.vocab import TERMINAL
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def mark_orphans(store: RunStore, stale_after_s: float = 120.0) -> list[str]:
         if run.status == "running" and (not _pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
             if store.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
                 marked.append(run.run_id)
-        elif run.status == "queued" and not _pid_alive(run.pid or _owner_pid(run)):
+        elif run.status == "queued" and not _pid_alive(run.pid or run.owner_pid):
             if store.set_status(run.run_id, "interrupted", "the app stopped before this run started"):
                 marked.append(run.run_id)
     for run_id in marked:
@@ -75,10 +75,6 @@ def _sweep_temp_files(store: RunStore, run_id: str) -> list[str]:
         except OSError as exc:
             log.warning("cannot remove the temp file %s: %s", path, exc)
     return removed
-
-
-def _owner_pid(run: RunRecord) -> int | None:
-    return run.progress.get("owner_pid")
 
 
 def _pid_alive(pid: int | None) -> bool:

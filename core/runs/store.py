@@ -3,6 +3,9 @@
 SQLite in WAL mode lets a page read metrics while a worker process writes them.
 Connections are per thread (sqlite3 objects must not cross threads); the store
 itself holds only the path, so it is safe to share.
+
+A workspace written by an older version is upgraded in place when a store opens it
+(`_upgrade`: columns added, values moved into them), so no run is lost to a new version.
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ CREATE TABLE IF NOT EXISTS runs (
     tags_json TEXT NOT NULL DEFAULT '[]',
     parent_id TEXT,
     pid INTEGER,
+    owner_pid INTEGER,
+    queue_device TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     started_at REAL,
@@ -68,6 +73,34 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 """
 
+# Columns added since the first release, with where an older version kept their values: each is
+# added to a workbench.db that lacks it, and filled from there, on open.
+_ADDED_COLUMNS = (
+    ("owner_pid", "INTEGER", "$.owner_pid"),  # was in progress_json, which the first heartbeat overwrote
+    ("queue_device", "TEXT", "$.queue_device"),
+)
+
+
+def _missing_columns(con: sqlite3.Connection) -> list[str]:
+    have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+    return [column for column, _, _ in _ADDED_COLUMNS if column not in have]
+
+
+def _upgrade(con: sqlite3.Connection) -> list[str]:
+    """Bring an older workspace's runs table up to _SCHEMA, keeping every value; returns the columns added.
+    Call it in a write transaction: it looks again at what is missing there."""
+    missing = _missing_columns(con)
+    added = []
+    for column, kind, old_place in _ADDED_COLUMNS:
+        if column not in missing:
+            continue
+        con.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+        # json_valid: one damaged progress_json must not stop the whole workspace from opening
+        con.execute(f"UPDATE runs SET {column} = json_extract(progress_json, ?)"
+                    " WHERE json_valid(progress_json)", (old_place,))
+        added.append(column)
+    return added
+
 
 @dataclass
 class RunRecord:
@@ -84,7 +117,9 @@ class RunRecord:
     progress: dict[str, Any]
     tags: list[str]
     parent_id: str | None
-    pid: int | None
+    pid: int | None  # the process that trains (or drives) the run
+    owner_pid: int | None  # the app process whose queue holds the run until a worker starts it
+    queue_device: str | None  # the device queue it waits in (core.runs.queue.queue_of)
     stop_requested: bool
     created_at: float
     started_at: float | None
@@ -134,6 +169,9 @@ class RunStore:
         self.db_path = self.workspace / "workbench.db"
         self._local = threading.local()
         self._con().executescript(_SCHEMA)  # executescript manages its own transaction
+        if _missing_columns(self._con()):
+            with self._tx() as con:  # one process upgrades; the others then find nothing to do
+                _upgrade(con)
 
     # --- connections -------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
@@ -160,9 +198,10 @@ class RunStore:
     def create_run(self, config: Mapping[str, Any], *, name: str | None = None, task: str | None = None,
                    model: str | None = None, dataset: str | None = None, parent_id: str | None = None,
                    status: str = "queued", tags: Iterable[str] = (), pid: int | None = None,
-                   progress: Mapping[str, Any] | None = None, split: Split | None = None) -> str:
-        """Record a new run. `pid` (who trains it) or progress["owner_pid"] (whose queue holds it) are
-        written in the same transaction, so start-up recovery never mistakes a new run for an orphan.
+                   owner_pid: int | None = None, queue_device: str | None = None,
+                   split: Split | None = None) -> str:
+        """Record a new run. `pid` (who trains it) or `owner_pid` (whose queue holds it) are written in
+        the same transaction, so start-up recovery never mistakes a new run for an orphan.
 
         `split`: the rows the run must train on (a cross-validation fold), written as the run folder's
         split file before the run exists in the table, so no worker can start it without one."""
@@ -173,9 +212,9 @@ class RunStore:
             name = name or self._default_name(con, model, dataset)
             con.execute(
                 "INSERT INTO runs (run_id, name, status, task, model, dataset, config_json, parent_id,"
-                " tags_json, created_at, pid, progress_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " tags_json, created_at, pid, owner_pid, queue_device) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, name, status, task, model, dataset, json.dumps(config), parent_id,
-                 json.dumps(list(tags)), time.time(), pid, json.dumps(dict(progress or {}))),
+                 json.dumps(list(tags)), time.time(), pid, owner_pid, queue_device),
             )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
@@ -282,8 +321,9 @@ class RunStore:
                     "INSERT INTO metrics (run_id, step, epoch, split, name, value, time) VALUES (?,?,?,?,?,?,?)",
                     batch)
 
-    def metrics(self, run_id: str, after_id: int = 0) -> list[dict[str, Any]]:
-        """Metric rows with id > after_id: pages poll with the last id they drew."""
+    def epoch_rows(self, run_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+        """The metric rows a run has logged (one per epoch and metric), those with id > after_id: pages
+        poll with the last id they drew. RunRecord.metrics is another thing: the final summary's values."""
         rows = self._con().execute(
             "SELECT id, step, epoch, split, name, value, time FROM metrics WHERE run_id = ? AND id > ? ORDER BY id",
             (run_id, after_id)).fetchall()
@@ -362,7 +402,8 @@ def _record(row: sqlite3.Row) -> RunRecord:
         task=row["task"], model=row["model"], dataset=row["dataset"], device=row["device"],
         config=json.loads(row["config_json"]), summary=json.loads(row["summary_json"]),
         progress=json.loads(row["progress_json"]), tags=json.loads(row["tags_json"]),
-        parent_id=row["parent_id"], pid=row["pid"], stop_requested=bool(row["stop_requested"]),
+        parent_id=row["parent_id"], pid=row["pid"], owner_pid=row["owner_pid"], queue_device=row["queue_device"],
+        stop_requested=bool(row["stop_requested"]),
         created_at=row["created_at"], started_at=row["started_at"], ended_at=row["ended_at"],
         heartbeat_at=row["heartbeat_at"],
     )

@@ -148,7 +148,7 @@ def run_cv_inline(store: RunStore, catalog: Catalog, config: RunConfig, k: int, 
         child = store.create_run(plan.config.to_dict(), name=_child_name(store, plan.parent_id, number),
                                  task=plan.task, model=plan.config.model.kind,
                                  dataset=store.get(plan.parent_id).dataset, parent_id=plan.parent_id,
-                                 tags=_child_tags(number), split=split, progress={"owner_pid": os.getpid()})
+                                 tags=_child_tags(number), split=split, owner_pid=os.getpid())
         reason = should_stop() if should_stop else None
         if reason:
             store.set_status(child, "cancelled", reason)

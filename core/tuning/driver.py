@@ -122,7 +122,7 @@ def _run_trial(service: RunService, parent_id: str, spec: StudySpec, base: RunCo
 
 
 def _report_new_rows(service: RunService, spec: StudySpec, trial: optuna.Trial, run_id: str, watch: _Watch) -> None:
-    for row in service.store.metrics(run_id, watch.after_id):
+    for row in service.store.epoch_rows(run_id, watch.after_id):
         watch.after_id = row["id"]
         if (row["split"] != "val" or row["name"] != spec.monitor or row["value"] is None
                 or row["epoch"] in watch.reported or watch.pruned_epoch is not None or watch.user_stop):

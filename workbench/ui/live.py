@@ -1,6 +1,6 @@
 """The live panel: runs started from this session and every active run, polled from the store.
 
-The plain functions (poll_metrics, tracked_runs, queue_positions, progress_stats ...) hold
+The plain functions (poll_metrics, tracked_runs, progress_stats ...) hold
 the logic and are unit-tested; `live_panel` only draws. Polling is a
 `st.fragment(run_every=...)` that exists only while some run is active.
 """
@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from core.evaluation.plots import curves_figure
+from core.runs.queue import queue_positions
 from core.runs.store import RunRecord, RunStore
 from core.runs.compare import run_metric
 from core.vocab import ACTIVE, TERMINAL, metric_direction, metric_label
@@ -34,7 +35,7 @@ def poll_metrics(store: RunStore, run_id: str, caches: MutableMapping[str, Any])
     cache = caches.get(run_id)
     if cache is None:
         cache = caches[run_id] = {"last_id": 0, "rows": []}
-    new = store.metrics(run_id, after_id=cache["last_id"])
+    new = store.epoch_rows(run_id, after_id=cache["last_id"])
     if new:
         cache["rows"].extend(new)
         cache["last_id"] = new[-1]["id"]
@@ -57,18 +58,6 @@ def tracked_runs(store: RunStore, session_runs: Iterable[str], max_finished: int
     active.sort(key=lambda r: (r.status != "running", r.created_at))
     finished = [by_id[i] for i in reversed(mine) if i in by_id and by_id[i].status not in ACTIVE]
     return active + finished[:max_finished]
-
-
-def queue_positions(runs: Iterable[RunRecord]) -> dict[str, tuple[int, str]]:
-    """run_id -> (1-based place in its device's queue, device) for queued runs."""
-    queued = sorted((r for r in runs if r.status == "queued"), key=lambda r: r.created_at)
-    seen: dict[str, int] = {}
-    out: dict[str, tuple[int, str]] = {}
-    for r in queued:
-        device = str(r.progress.get("queue_device", "cpu"))
-        seen[device] = seen.get(device, 0) + 1
-        out[r.run_id] = (seen[device], device)
-    return out
 
 
 def any_active(records: Iterable[RunRecord]) -> bool:
