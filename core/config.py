@@ -14,7 +14,10 @@ from typing import Any, Mapping
 import yaml
 
 from core.errors import ConfigError
-from core.vocab import DEVICES, EPOCH_METRICS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, ROLES, SCHEDULES, TASKS, metric_base
+from core.vocab import (
+    AUGMENTATIONS, DEVICES, EPOCH_METRICS, IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, ROLES, SCHEDULES, TASKS,
+    metric_base,
+)
 
 # no leading zeros: "cuda:01" and "cuda:1" would otherwise be two queues for one GPU
 _ONE_GPU = re.compile(r"cuda:(0|[1-9][0-9]*)")
@@ -29,6 +32,8 @@ class DataConfig:
     content_hash: str | None = None  # sha256 of the file; checked on reproduce
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    image_size: int | None = None  # images: the longer side in pixels; None: the images' median, capped
+    image_color: str = "auto"  # images: auto (grayscale when every image is grey) | grayscale | rgb
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class TrainConfig:
     precision: str = "fp32"
     seed: int = 0
     drop_last: bool = False
+    # images: random changes to each training batch, on the device (core.training.augment):
+    # crop, flip, rotation, color, cutout -> strength; empty: none
+    augment: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,11 @@ class RunConfig:
              f"early stopping can watch val {', '.join(EPOCH_METRICS)}, got {t.monitor!r}"),
             (bad_device is None, bad_device or ""),
             (t.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {t.precision!r}"),
+            (d.image_color in IMAGE_COLORS, f"image colour must be one of {IMAGE_COLORS}, got {d.image_color!r}"),
+            (d.image_size is None or (isinstance(d.image_size, int) and 8 <= d.image_size <= 512),
+             f"image size must be a whole number of pixels from 8 to 512, got {d.image_size!r}"),
+            (isinstance(t.augment, Mapping) and set(t.augment) <= set(AUGMENTATIONS),
+             f"augmentations are {', '.join(AUGMENTATIONS)}; got {', '.join(map(str, t.augment)) if isinstance(t.augment, Mapping) else t.augment!r}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -36,6 +36,11 @@ def is_classification(task: str | None) -> bool:
 DATA_KINDS = ("table", "image", "sequence")
 
 
+IMAGE_COLORS = ("auto", "grayscale", "rgb")  # how images are decoded; auto: grayscale when all are grey
+# random changes to training images, applied to each batch on the device (core.training.augment)
+AUGMENTATIONS = ("crop", "flip", "rotation", "color", "cutout")
+
+
 def check_data_kind(kind: object) -> str:
     if kind not in DATA_KINDS:
         raise ConfigError(f"data kind must be one of {DATA_KINDS}, got {kind!r}")
@@ -83,6 +88,14 @@ MODEL_KINDS: dict[str, ModelInfo] = {
         tasks=("regression", "binary", "multiclass"),
         data_kinds=("image",),
         description="Small filters slid over an image find local shapes such as edges and strokes.",
+    ),
+    "resnet": ModelInfo(
+        kind="resnet",
+        label="Residual network (small ResNet)",
+        tasks=("regression", "binary", "multiclass"),
+        data_kinds=("image",),
+        description=("A deeper CNN whose blocks add their input back to their output, so that many layers "
+                     "still train well: stronger on photos, slower than the CNN."),
     ),
 }
 LINEAR_KINDS = ("linear", "logistic")  # one weight per input: exact SHAP, no hidden layers
@@ -202,7 +215,7 @@ def metric_label(name: str) -> str:
 
 __all__ = [
     "TASKS", "CLASSIFICATION_TASKS", "ROLES", "check_task", "is_classification",
-    "DATA_KINDS", "check_data_kind",
+    "DATA_KINDS", "IMAGE_COLORS", "AUGMENTATIONS", "check_data_kind",
     "ModelInfo", "MODEL_KINDS", "LINEAR_KINDS", "check_model_kind", "model_takes", "models_for_task",
     "suggested_models",
     "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS", "ACTIVE", "TERMINAL", "STATUSES",

@@ -17,6 +17,7 @@ import yaml
 from core.data.columns import shown
 from core.atomic import sha256_file as file_sha256
 from core.atomic import write_atomic
+from core.data.images.archive import looks_like_images, scan
 from core.data.loading import SNIFF_BYTES, load_table, unsupported_reason
 from core.data.memory import check_fits
 from core.data.ref import DatasetRef
@@ -31,6 +32,8 @@ UPLOADS = "uploads"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 _MAX_NAME = 100
 _sha_cache: dict[tuple[str, int, int], str] = {}
+_image_cache: dict[tuple[str, int, int], tuple[str, str]] = {}  # (sha256, description) of a zip or folder
+IMAGE_TARGET = "label"  # an image's class is its folder's name
 
 
 def sample_dir() -> Path:
@@ -61,6 +64,9 @@ def list_samples() -> list[DatasetRef]:
         try:
             path = folder / str(entry["file"])
             shape = entry.get("image_shape")
+            if entry.get("data_kind") == "image":
+                refs.append(_image_ref(path, "sample", str(entry["name"]), str(entry.get("description") or "")))
+                continue
             refs.append(DatasetRef(
                 name=str(entry["name"]), path=path, kind="sample", sha256=cached_sha256(path),
                 target=entry.get("target"), task=entry.get("task"),
@@ -83,14 +89,14 @@ def resolve(source: str, workspace: Path | None = None) -> DatasetRef:
     if text and path.is_file():
         return _file_ref(path)
     if text and path.is_dir():
-        raise DataError(f"'{shown(text, 80)}' is a folder: give the path of a CSV or Parquet file inside it.")
+        return _image_ref(path)
     if text and workspace is not None:
         found = _find_upload(Path(workspace) / UPLOADS, text)
         if found is not None:
             return _file_ref(found)
     names = ", ".join(r.name for r in samples[:4]) or "iris"
-    raise DataError(f"No dataset named '{shown(text, 80)}': give a sample name ({names}, ...) "
-                    "or a path to a CSV or Parquet file")
+    raise DataError(f"No dataset named '{shown(text, 80)}': give a sample name ({names}, ...), "
+                    "a path to a CSV or Parquet file, or a zip or folder of class folders of images")
 
 
 def safe_filename(filename: str) -> str:
@@ -142,6 +148,8 @@ class Catalog:
                             "upload limit: upload a smaller file, or a sample of its rows.")
         if not data:
             raise DataError(f"'{name}' is empty: export the data again with a header row and at least one row.")
+        if name.endswith(".zip") or data[:4] == b"PK\x03\x04":
+            return self._add_image_zip(name, data)
         # Refuse what cannot be a table before anything is written: compressed files, images...
         problem = unsupported_reason(name, data[:SNIFF_BYTES])
         if problem is not None:
@@ -156,6 +164,19 @@ class Catalog:
         log.info("stored upload %s (%d bytes)", dest.name, len(data))
         return DatasetRef(name=dest.name, path=dest.resolve(), kind="file", sha256=sha,
                           description=f"uploaded as {name}")
+
+    def _add_image_zip(self, name: str, data: bytes) -> DatasetRef:
+        """A zip of class folders: listed (every safety check of core.data.images.archive) before it is kept."""
+        name = name if name.endswith(".zip") else f"{name.rpartition('.')[0] or name}.zip"
+        sha = hashlib.sha256(data).hexdigest()
+        dest = write_atomic(self.uploads_dir / f"{sha[:12]}_{name}", data)
+        try:
+            ref = _image_ref(dest)
+        except DataError:
+            dest.unlink(missing_ok=True)  # never leave a file the app cannot read in the list
+            raise
+        log.info("stored image upload %s (%d bytes)", dest.name, len(data))
+        return ref
 
 
 def _find_upload(folder: Path, text: str) -> Path | None:
@@ -172,11 +193,40 @@ def _find_upload(folder: Path, text: str) -> Path | None:
 
 def _file_ref(path: Path) -> DatasetRef:
     path = path.resolve()
+    if looks_like_images(path):
+        return _image_ref(path)
     size = path.stat().st_size
     check_fits(path.name, size, size)  # a file larger than the memory budget: refused before minutes of hashing
     original = path.name.partition("_")[2] if path.parent.name == UPLOADS else ""
     return DatasetRef(name=path.name, path=path, kind="file", sha256=cached_sha256(path),
                       description=f"uploaded as {original}" if original else "")
+
+
+def _image_ref(path: Path, kind: str = "file", name: str | None = None, description: str = "") -> DatasetRef:
+    """A zip or folder of class folders, listed (and so checked) once per version of it."""
+    path = path.resolve()
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _image_cache or path.is_dir():  # a folder's own mtime misses changes in its class folders
+        listing = scan(path, name or path.name)
+        sha = cached_sha256(path) if path.is_file() else _folder_sha256(path, [e.name for e in listing.entries])
+        counts = listing.counts
+        words = f"{len(listing.entries):,} images in {len(counts)} classes"
+        _image_cache[key] = (sha, words)
+    sha, words = _image_cache[key]
+    if not description:
+        original = path.name.partition("_")[2] if path.parent.name == UPLOADS else ""
+        description = f"uploaded as {original}: {words}" if original else words
+    return DatasetRef(name=name or path.name, path=path, kind=kind, sha256=sha, target=IMAGE_TARGET,
+                      description=description, data_kind="image")
+
+
+def _folder_sha256(root: Path, names: list[str]) -> str:
+    """A folder's content hash: its images' names and contents (each file's hash is remembered)."""
+    digest = hashlib.sha256()
+    for rel in sorted(names):
+        digest.update(rel.encode("utf-8", "surrogatepass") + b"\0" + cached_sha256(root / rel).encode() + b"\n")
+    return digest.hexdigest()
 
 
 __all__ = ["SAMPLE_DIR", "DatasetRef", "Catalog", "file_sha256", "list_samples", "resolve", "safe_filename"]

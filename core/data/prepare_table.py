@@ -1,6 +1,8 @@
 """The table preparer: load, check, split, fit the preprocessor on the training rows only."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.config import RunConfig
 from core.data.catalog import DatasetRef
 from core.data.checks import run_checks
@@ -12,7 +14,8 @@ from core.data.split import Split, split_indices
 from core.errors import DataError
 
 
-def prepare_table(config: RunConfig, ref: DatasetRef, split: Split | None = None) -> PreparedData:
+def prepare_table(config: RunConfig, ref: DatasetRef, split: Split | None = None,
+                  workspace: Path | None = None) -> PreparedData:
     """A CSV/Parquet table (or a sample) as float32 rows. `split` overrides the seeded split (CV)."""
     d = config.data
     frame = load_dataset(ref)

@@ -7,7 +7,8 @@ uint8 (n, channels, height, width) for images, which stay uint8 until the model'
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,9 +16,11 @@ import numpy as np
 import pandas as pd
 
 from core.data.catalog import DatasetRef
+from core.data.images.preprocess import ImagePreprocessor, is_image_preprocessor
+from core.data.preprocess import Preprocessor
 from core.data.schema import Schema
 from core.data.split import Split
-from core.errors import ConfigError
+from core.errors import ConfigError, DataError
 from core.vocab import MODEL_KINDS, check_model_kind, model_takes, suggested_models
 
 
@@ -43,6 +46,7 @@ class PreparedData:
     X: dict[str, np.ndarray]  # "train" | "val" | "test" -> the model's input, any dtype and shape
     y: dict[str, np.ndarray]  # encoded targets
     warnings: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) left out of image data
 
     @property
     def data_kind(self) -> str:
@@ -63,4 +67,17 @@ def check_model_fits(kind: str, schema: Schema, data_kind: str = "table") -> Non
                           f"{data_kind} data; use {' or '.join(fitting) or 'another model'}")
 
 
-__all__ = ["FittedPreprocessor", "PreparedData", "check_model_fits"]
+def load_preprocessor(path: str | Path) -> FittedPreprocessor:
+    """A saved preprocessor of any data kind, told apart by the format its JSON names."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"Cannot read the preprocessor file '{Path(path).name}': {exc.strerror}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(f"'{Path(path).name}' is not a valid preprocessor file: export the model again.") from None
+    if is_image_preprocessor(raw):
+        return ImagePreprocessor.from_dict(raw)
+    return Preprocessor.from_dict(raw)
+
+
+__all__ = ["FittedPreprocessor", "PreparedData", "check_model_fits", "load_preprocessor"]

@@ -1,7 +1,8 @@
 """From a RunConfig to arrays: one preparer per data kind, chosen from the dataset's kind.
 
     table     core.data.prepare_table   rows of columns (CSV, Parquet, the samples)
-    image     core.data.images.prepare  a zip or folder of class folders, decoded once and cached
+    image     core.data.images.prepare  a zip or folder of class folders, decoded once and cached in
+                                        the workspace (hence the preparer's `workspace` argument)
 
 Each returns the same PreparedData (core.data.prepared), so training, evaluation and export never
 ask which kind of data they were given.
@@ -13,14 +14,16 @@ from typing import Callable
 
 from core.config import RunConfig
 from core.data import Catalog, DatasetRef, Split
+from core.data.images.prepare import prepare_images
 from core.data.prepare_table import prepare_table
 from core.data.prepared import PreparedData, check_model_fits
 from core.errors import DataError
 
 log = logging.getLogger(__name__)
 
-Preparer = Callable[[RunConfig, DatasetRef, "Split | None"], PreparedData]
-PREPARERS: dict[str, Preparer] = {"table": prepare_table}
+# preparer(config, ref, split or None, workspace) -> PreparedData
+Preparer = Callable[[RunConfig, DatasetRef, "Split | None", Path], PreparedData]
+PREPARERS: dict[str, Preparer] = {"table": prepare_table, "image": prepare_images}
 
 
 def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None) -> PreparedData:
@@ -30,7 +33,7 @@ def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None
     preparer = PREPARERS.get(ref.data_kind)
     if preparer is None:
         raise DataError(f"{ref.name} holds {ref.data_kind} data, which this version cannot train on yet")
-    prepared = preparer(config, ref, split)
+    prepared = preparer(config, ref, split, catalog.workspace)
     if d.content_hash and d.content_hash != ref.sha256:
         prepared.warnings.insert(0, f"the data file has changed since this config was written (hash "
                                     f"{ref.sha256[:12]} instead of {d.content_hash[:12]}): results will differ")
