@@ -10,7 +10,7 @@ from core.models import MODEL_KINDS, HYPERPARAM_KINDS, model_spec, models_for_ta
 
 
 def test_every_kind_has_a_spec_of_known_param_kinds():
-    assert set(MODEL_KINDS) == {"linear", "logistic", "mlp", "cnn"}
+    assert set(MODEL_KINDS) == {"linear", "logistic", "mlp", "cnn", "resnet"}
     for kind, info in MODEL_KINDS.items():
         assert info.kind == kind and info.label and info.description
         for p in model_spec(kind):
@@ -35,7 +35,9 @@ def test_defaults_filled():
     }
     assert resolve_params("cnn", None) == {
         "channels": [16, 32], "kernel_size": 3, "hidden": 64, "dropout": 0.1, "batch_norm": True,
+        "global_pool": False,
     }
+    assert resolve_params("resnet", {}) == {"blocks": [1, 1, 1], "width": 16, "dropout": 0.0}
     assert resolve_params("linear", {}) == {}
     assert resolve_params("logistic", {}) == {}
 
@@ -44,7 +46,8 @@ def test_values_from_forms_and_cli_are_coerced():
     got = resolve_params("mlp", {"hidden_sizes": "128, 32 16", "activation": "GELU", "dropout": "0.25", "batch_norm": "yes"})
     assert got == {"hidden_sizes": [128, 32, 16], "activation": "gelu", "dropout": 0.25, "batch_norm": True}
     got = resolve_params("cnn", {"channels": (8.0, "16"), "kernel_size": "5", "hidden": "32", "dropout": 0, "batch_norm": 0})
-    assert got == {"channels": [8, 16], "kernel_size": 5, "hidden": 32, "dropout": 0.0, "batch_norm": False}
+    assert got == {"channels": [8, 16], "kernel_size": 5, "hidden": 32, "dropout": 0.0, "batch_norm": False,
+                   "global_pool": False}
     assert isinstance(got["dropout"], float) and isinstance(got["kernel_size"], int)
 
 
@@ -84,9 +87,9 @@ def test_unknown_kind():
 
 def test_models_for_task():
     assert models_for_task("regression", "table") == ["linear", "mlp"]
-    assert models_for_task("regression", "table", has_image_shape=True) == ["linear", "mlp", "cnn"]
+    assert models_for_task("regression", "table", has_image_shape=True) == ["linear", "mlp", "cnn", "resnet"]
     assert models_for_task("binary", "table") == ["logistic", "mlp"]
-    assert models_for_task("multiclass", "table", has_image_shape=True) == ["logistic", "mlp", "cnn"]
+    assert models_for_task("multiclass", "table", has_image_shape=True) == ["logistic", "mlp", "cnn", "resnet"]
     with pytest.raises(ConfigError):
         models_for_task("ranking", "table")
 

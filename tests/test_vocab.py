@@ -54,7 +54,7 @@ def test_models_for_task_follows_the_kinds_tasks():
 
 def test_data_kinds_decide_which_models_read_the_data():
     assert vocab.DATA_KINDS == ("table", "image", "sequence")
-    assert vocab.models_for_task("multiclass", "image") == ["cnn"]
+    assert vocab.models_for_task("multiclass", "image") == ["cnn", "resnet"]
     assert vocab.model_takes("cnn", "table", has_image_shape=True) and not vocab.model_takes("cnn", "table")
     assert not vocab.model_takes("mlp", "image")
     assert vocab.models_for_task(None, "table") == ["linear", "logistic", "mlp"]

@@ -92,6 +92,31 @@ _SPECS: dict[str, tuple[HyperParam, ...]] = {
             help="Rescales each layer's outputs during training, which usually makes the network train faster.",
             advanced=True,
         ),
+        HyperParam(
+            "global_pool", "bool", False,
+            label="Global average pooling",
+            help="Averages each filter over the whole image before the dense layer: far fewer weights, "
+                 "and less sensitive to where in the picture a shape is.",
+            advanced=True,
+        ),
+    ),
+    "resnet": (
+        HyperParam(
+            "blocks", "int_list", (1, 1, 1), low=1, high=4, min_items=1, max_items=4,
+            label="Residual blocks per stage",
+            help="One entry per stage; each stage after the first halves the image and doubles the filters.",
+        ),
+        HyperParam(
+            "width", "int", 16, low=4, high=128, log=True,
+            label="Filters in the first stage",
+            help="How many patterns the first stage looks for; later stages have twice as many each.",
+        ),
+        HyperParam(
+            "dropout", "float", 0.0, low=0.0, high=0.9,
+            label="Dropout",
+            help="The share of pooled features switched off at random while training, against overfitting.",
+            advanced=True,
+        ),
     ),
 }
 

@@ -1,10 +1,11 @@
 """Build the torch module for a model kind.
 
-Every model is an `nn.Sequential` of standard layers taking a flat float32
-(n, n_features) batch: the trainer feeds all kinds the same way, and the
-batched DeepLIFT-SHAP and the ONNX export can walk the layers in order. The
-CNN therefore unflattens to its image inside the Sequential. Activations are
-modules (not functional calls) and nothing is in-place, which DeepLIFT needs.
+Every model is an `nn.Sequential` taking a batch as the data kind gives it: flat float32
+(n, n_features) rows for a table, raw uint8 (n, C, H, W) pixels for images (whose first
+layer, core.models.images.Pixels, scales them and also takes flat rows, as the explainers
+send them). The batched DeepLIFT-SHAP and the ONNX export walk the layers in order; the CNN
+on a table of pixel columns (the digits) unflattens to its image inside the Sequential.
+Activations are modules (not functional calls) and nothing is in-place, which DeepLIFT needs.
 Outputs are raw: one value or logit for regression/binary, K logits for
 multiclass; the loss applies the sigmoid/softmax.
 """
@@ -16,6 +17,7 @@ from typing import Any, Mapping
 from torch import nn
 
 from core.errors import ConfigError
+from core.models.images import input_layer, resnet
 from core.models.spec import resolve_params
 from core.vocab import LINEAR_KINDS, check_task
 
@@ -46,8 +48,10 @@ def build_model(
     n_features: int,
     n_outputs: int,
     image_shape: tuple[int, ...] | None = None,
+    data_kind: str = "table",
 ) -> nn.Sequential:
-    """A freshly initialised model; call torch.manual_seed first for a reproducible init."""
+    """A freshly initialised model; call torch.manual_seed first for a reproducible init.
+    `data_kind` (core.vocab.DATA_KINDS) says how the batches come: see the module's docstring."""
     resolved = resolve_params(kind, params)
     if n_features < 1:
         raise ConfigError(f"the model needs at least one input feature, got {n_features}")
@@ -60,7 +64,9 @@ def build_model(
     if kind == "mlp":
         return _mlp(resolved, n_features, n_outputs)
     if kind == "cnn":
-        return _cnn(resolved, n_features, n_outputs, image_shape)
+        return _cnn(resolved, n_features, n_outputs, image_shape, data_kind)
+    if kind == "resnet":
+        return resnet(resolved, _chw(image_shape, n_features), n_outputs, data_kind)
     raise AssertionError(f"model kind {kind!r} has a spec but no builder")
 
 
@@ -81,11 +87,11 @@ def _mlp(p: Mapping[str, Any], n_features: int, n_outputs: int) -> nn.Sequential
 
 
 def _cnn(
-    p: Mapping[str, Any], n_features: int, n_outputs: int, image_shape: tuple[int, ...] | None
+    p: Mapping[str, Any], n_features: int, n_outputs: int, image_shape: tuple[int, ...] | None, data_kind: str
 ) -> nn.Sequential:
     channels, height, width = _chw(image_shape, n_features)
     kernel = p["kernel_size"]
-    layers: list[nn.Module] = [nn.Unflatten(1, (channels, height, width))]
+    layers: list[nn.Module] = [input_layer(data_kind, (channels, height, width))]
     for out_channels in p["channels"]:
         # Odd kernel with padding k//2 keeps H and W, so only pooling shrinks them.
         layers.append(nn.Conv2d(channels, out_channels, kernel, padding=kernel // 2, bias=not p["batch_norm"]))
@@ -99,6 +105,9 @@ def _cnn(
             layers.append(nn.MaxPool2d(2))
             height, width = height // 2, width // 2
         channels = out_channels
+    if p["global_pool"]:
+        layers.append(nn.AdaptiveAvgPool2d(1))
+        height = width = 1
     layers += [nn.Flatten(), nn.Linear(channels * height * width, p["hidden"]), nn.ReLU()]
     if p["dropout"] > 0:
         layers.append(nn.Dropout(p["dropout"]))

@@ -33,6 +33,7 @@ from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
 from core.runs.store import RunStore
 from core.training.callbacks import Callback, CancelFit, NonFiniteLoss, StopCheck
+from core.training.augment import make_augment
 from core.training.device import device_label, is_oom, memory_mb, resolve_device
 from core.training.trainer import Trainer
 
@@ -53,14 +54,19 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         prepared = prepare_data(config, catalog, load_split(given) if given.is_file() else None)
         store.update(run_id, task=prepared.schema.task, dataset=prepared.ref.name)
         model_params = resolve_params(config.model.kind, config.model.params)
+        augment = make_augment(config.train.augment)
         torch.manual_seed(config.train.seed)  # the initial weights are part of "same seed, same result"
-        model = build_model(config.model.kind, model_params, prepared.X["train"].shape[1],
-                            output_size(prepared.schema.task, prepared.schema.n_classes), prepared.schema.image_shape)
+        model = build_model(config.model.kind, model_params, _n_features(prepared),
+                            output_size(prepared.schema.task, prepared.schema.n_classes), prepared.schema.image_shape,
+                            prepared.data_kind)
         stop = should_stop or (lambda: "stopped by the user" if store.stop_requested(run_id) else None)
         logger = StoreLogger(store, run_id)
         for message in prepared.warnings:
             logger.events.append(message)
-        trainer = Trainer(config, prepared.schema.task, [logger, StopCheck(stop), *callbacks])
+        if augment is not None and prepared.data_kind != "image":
+            logger.events.append("augmentation is for image data: this table trains without it")
+            augment = None
+        trainer = Trainer(config, prepared.schema.task, [logger, StopCheck(stop), *callbacks], batch_transform=augment)
         store.update(run_id, device=_device_name(config))
         trainer.fit(model, prepared.X["train"], prepared.y["train"], prepared.X["val"], prepared.y["val"])
         summary = _finish(store, run_id, run_dir, config, prepared, trainer, model_params)
@@ -98,6 +104,11 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         return "failed"
 
 
+def _n_features(prepared: PreparedData) -> int:
+    """Inputs per example: a table's encoded columns, an image's channels x height x width."""
+    return int(np.prod(prepared.X["train"].shape[1:]))
+
+
 def _device_name(config: RunConfig) -> str:
     """Named as the finished run will be (device_label), so a run stopped or failed part-way still says
     which GPU of several it was on."""
@@ -126,9 +137,10 @@ def _finish(store: RunStore, run_id: str, run_dir: Path, config: RunConfig, prep
         "metrics": metrics, "duration_s": time.time() - trainer.start_time_,
         "samples_per_s": trainer.samples_per_s_, "epochs_run": trainer.epoch_, "best_epoch": trainer.best_epoch_,
         "step_mode": trainer.step_mode_, "step_mode_reason": trainer.step_mode_reason_, "batch_size": trainer.batch_size_, "n_parameters": count_parameters(trainer.model_),
-        "n_features": int(prepared.X["train"].shape[1]), "rows": {k: int(len(v)) for k, v in prepared.y.items()},
+        "n_features": _n_features(prepared), "data_kind": prepared.data_kind, "rows": {k: int(len(v)) for k, v in prepared.y.items()},
         "data_hash": prepared.ref.sha256, "gpu_mem_mb": memory_mb(trainer.device_),
         "classes": list(prepared.schema.classes or []),
+        "skipped_files": [{"file": name, "why": why} for name, why in prepared.skipped],
     }
 
 
@@ -173,7 +185,7 @@ def _save_model(store: RunStore, run_id: str, run_dir: Path, trainer: Trainer, p
     state = {k: v.detach().cpu().contiguous() for k, v in trainer.model_.state_dict().items()}
     write_atomic(run_dir / "model.safetensors", safetensors_bytes(state))
     meta = {"kind": config.model.kind, "params": model_params, "task": prepared.schema.task,
-            "n_features": int(prepared.X["train"].shape[1]),
+            "n_features": _n_features(prepared), "data_kind": prepared.data_kind,
             "n_outputs": output_size(prepared.schema.task, prepared.schema.n_classes),
             "image_shape": list(prepared.schema.image_shape) if prepared.schema.image_shape else None,
             "feature_names": prepared.preprocessor.feature_names, "schema": prepared.schema.to_dict()}

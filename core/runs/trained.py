@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from core.config import RunConfig
-from core.data import Preprocessor, Schema
+from core.data import Schema
+from core.data.prepared import load_preprocessor
 from core.errors import WorkbenchError
 from core.evaluation import outputs_to_proba
 from core.models import build_model
@@ -39,7 +40,8 @@ class TrainedModel:
         try:
             meta = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
             model = build_model(meta["kind"], meta["params"], meta["n_features"], meta["n_outputs"],
-                                tuple(meta["image_shape"]) if meta.get("image_shape") else None)
+                                tuple(meta["image_shape"]) if meta.get("image_shape") else None,
+                                str(meta.get("data_kind") or "table"))
             # safetensors parses a header and raw tensors: a pickle in its place is refused, never run
             model.load_state_dict(load_file(str(weights)))
         except WorkbenchError:
@@ -48,7 +50,7 @@ class TrainedModel:
             raise WorkbenchError(f"the model files of run {run_dir.name} are damaged or not Workbench files "
                                  f"({type(exc).__name__}); retrain the run") from None
         dev = torch.device(device)
-        return cls(model=model.to(dev).eval(), preprocessor=Preprocessor.load(run_dir / "preprocessor.json"),
+        return cls(model=model.to(dev).eval(), preprocessor=load_preprocessor(run_dir / "preprocessor.json"),
                    schema=Schema.from_dict(meta["schema"]), config=RunConfig.load(run_dir / "config.yaml"),
                    meta=meta, device=dev)
 
@@ -56,10 +58,14 @@ class TrainedModel:
     def task(self) -> str:
         return self.schema.task
 
+    @property
+    def data_kind(self) -> str:
+        return str(self.meta.get("data_kind") or "table")
+
     @torch.no_grad()
     def outputs(self, X: np.ndarray) -> np.ndarray:
         """Raw outputs (logits / standardised values) for encoded features, float32 (n, n_outputs)."""
-        X_t = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        X_t = torch.as_tensor(X if np.asarray(X).dtype == np.uint8 else np.asarray(X, dtype=np.float32))
         outs = [self.model(X_t[i:i + BATCH].to(self.device)).float().cpu() for i in range(0, len(X_t), BATCH)]
         return torch.cat(outs).numpy() if outs else np.zeros((0, self.meta["n_outputs"]), dtype=np.float32)
 
@@ -70,13 +76,24 @@ class TrainedModel:
             return self.preprocessor.decode_target(out[:, 0]).astype(np.float64)
         return outputs_to_proba(self.task, out)
 
+    def predict_images(self, files: list[bytes]) -> pd.DataFrame:
+        """Predictions for image files (bytes), decoded as the training images were."""
+        if self.data_kind != "image":
+            raise WorkbenchError("this model was trained on a table: give it rows, not image files")
+        return self._prediction_table(self.predict_encoded(self.preprocessor.transform_files(files)),
+                                      pd.RangeIndex(len(files)))
+
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for rows with the original column names."""
-        pred = self.predict_encoded(self.preprocessor.transform(frame))
+        if self.data_kind == "image":
+            raise WorkbenchError("this model was trained on images: give it image files, not rows")
+        return self._prediction_table(self.predict_encoded(self.preprocessor.transform(frame)), frame.index)
+
+    def _prediction_table(self, pred: np.ndarray, index: pd.Index) -> pd.DataFrame:
         if self.task == "regression":
-            return pd.DataFrame({"prediction": pred}, index=frame.index)
+            return pd.DataFrame({"prediction": pred}, index=index)
         classes = [str(c) for c in self.schema.classes or []]
-        out = pd.DataFrame({"prediction": np.asarray(classes, dtype=object)[pred.argmax(axis=1)]}, index=frame.index)
+        out = pd.DataFrame({"prediction": np.asarray(classes, dtype=object)[pred.argmax(axis=1)]}, index=index)
         for k, label in enumerate(classes):
             out[f"proba_{label}"] = pred[:, k]
         return out

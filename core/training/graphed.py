@@ -55,7 +55,8 @@ def graph_eligibility(config: RunConfig, device: torch.device, model: nn.Module)
     if config.schedule.name == "onecycle":
         return False, "one-cycle also cycles Adam's betas / SGD's momentum, which a captured step would freeze"
     for name, module in model.named_modules():
-        if type(module) not in SAFE_LAYERS:
+        # a layer of the zoo's own that does device work only says so with `graph_safe = True`
+        if type(module) not in SAFE_LAYERS and not getattr(type(module), "graph_safe", False):
             return False, f"layer {name or 'model'} ({type(module).__name__}) is not known to be graph-safe"
         # momentum=None averages with 1/num_batches_tracked, read on the host every step
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is None:

@@ -13,9 +13,10 @@ from core.config import DataConfig, RunConfig, device_problem
 from core.engine import Engine
 from core.errors import ConfigError
 from core.runs.execute import execute_run
+from core.training.augment import resolve_augment
 from core.training.callbacks import Callback, TrainerView
 from core.training.device import resolve_device
-from core.vocab import MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, TASKS
+from core.vocab import IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, TASKS
 
 DEVICE_HELP = "auto (default: a GPU if there is one), cpu, cuda (the default GPU), cuda:N (GPU number N) or mps"
 
@@ -31,8 +32,9 @@ def device_arg(value: str) -> str:
 def add_data_arguments(p: argparse.ArgumentParser, config_help: str) -> None:
     """What to learn from: shared by `train` and `tune`, which both build a RunConfig from them."""
     p.add_argument("--config", help=config_help)
-    p.add_argument("--data", help="a sample name (iris, wine, breast_cancer, diabetes, digits) or a CSV/Parquet path")
-    p.add_argument("--target", help="the column to predict")
+    p.add_argument("--data", help="a sample name (iris, digits, digits_images, ...), a CSV/Parquet path, or a "
+                                  "zip or folder of class folders of images")
+    p.add_argument("--target", help="the column to predict (default: the sample's; 'label' for images)")
     p.add_argument("--task", choices=TASKS, help="default: inferred")
     p.add_argument("--model", choices=tuple(MODEL_KINDS))
 
@@ -41,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and record the run")
     add_data_arguments(p, "a run.yaml (exported or written by hand); flags below override it")
     p.add_argument("--hidden", help="MLP hidden sizes, e.g. 64,64")
+    p.add_argument("--image-size", type=int, help="images: the longer side in pixels (default: from the images)")
+    p.add_argument("--color", choices=IMAGE_COLORS, help="images: auto (grey when all are grey), grayscale or rgb")
+    p.add_argument("--augment", help="images: e.g. flip,crop,rotation=10,color=0.2,cutout (strengths optional)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -65,12 +70,17 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         config = RunConfig.load(args.config)
     else:
         if not args.data or not args.target:
-            raise ConfigError("train needs --data and --target (or --config run.yaml)")
+            raise ConfigError("train needs --data and --target (or --config run.yaml); --target may be left out "
+                              "for a sample or for images")
         config = RunConfig(data=DataConfig(source=args.data, target=args.target))
     data: dict[str, Any] = {k: v for k, v in (("source", args.data), ("target", args.target), ("task", args.task))
                             if v is not None}
     if args.data is not None and args.config:
         data["content_hash"] = None  # another file: its own hash
+    if getattr(args, "image_size", None) is not None:
+        data["image_size"] = args.image_size
+    if getattr(args, "color", None) is not None:
+        data["image_color"] = args.color
     model: dict[str, Any] = {}
     if args.model is not None:
         model["kind"] = args.model
@@ -89,9 +99,23 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
              if v is not None}
     if args.no_early_stopping:
         train["early_stopping"] = False
+    if getattr(args, "augment", None):
+        train["augment"] = parse_augment(args.augment)
     schedule = {"name": args.schedule} if args.schedule else {}
     return config.evolve(data=data, model=model, optim=optim, train=train, schedule=schedule,
                          name=args.name or config.name)
+
+
+def parse_augment(text: str) -> dict[str, Any]:
+    """'flip,rotation=10' -> {'flip': True, 'rotation': 10.0}; checked by the config and the trainer."""
+    out: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, eq, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value) if eq else True
+        except ValueError:
+            raise ConfigError(f"--augment takes name or name=number, not {part!r}") from None
+    return out
 
 
 class ProgressBar(Callback):
@@ -124,9 +148,19 @@ class ProgressBar(Callback):
         sys.stderr.flush()
 
 
+def default_target(args: argparse.Namespace, engine: Engine) -> None:
+    """`--data X` without `--target`: the dataset's own target (a sample's, or 'label' for images)."""
+    if args.data and not args.target and not args.config:
+        args.target = engine.catalog.resolve(args.data).target or None
+        if args.target is None:
+            raise ConfigError(f"say which column of {args.data} to predict with --target")
+
+
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
     engine = Engine(args.workspace)
+    default_target(args, engine)
+    config = config_from_args(args)
+    resolve_augment(config.train.augment)  # a wrong strength is bad input, not a failed run
     ref = engine.catalog.resolve(config.data.source)  # a missing file is bad input, not a failed run
     if config.data.content_hash and config.data.content_hash != ref.sha256:
         print(f"workbench: warning: {ref.name} has changed since this config was written "
@@ -155,11 +189,16 @@ def run(args: argparse.Namespace) -> int:
         "device": record.device, "duration_s": record.summary.get("duration_s"),
         "samples_per_s": record.summary.get("samples_per_s"),
         "metrics": {k: record.metrics.get(k, {}) for k in ("val", "test")},
+        "skipped_files": record.summary.get("skipped_files", []),
     }
     if args.json:
         print(json.dumps(result))
     else:
         _print_human(result)
+    if result["skipped_files"] and not args.quiet:
+        listed = ", ".join(f"{s['file']} ({s['why']})" for s in result["skipped_files"][:8])
+        more = f" and {len(result['skipped_files']) - 8} more" if len(result["skipped_files"]) > 8 else ""
+        print(f"workbench: {len(result['skipped_files'])} file(s) skipped: {listed}{more}", file=sys.stderr)
     if status == "failed":
         print(f"workbench: run {run_id} failed: {record.status_reason}", file=sys.stderr)
         return 2 if record.summary.get("error_kind") == "input" else 1
