@@ -65,7 +65,7 @@ def test_runs_and_show_json(capsys):
     (["--data", "no_such_file.csv", "--target", "y"], "no_such_file"),
     (["--data", "iris", "--target", "nope"], "nope"),
     (["--data", "iris", "--target", "species", "--model", "linear"], "regression"),
-    (["--data", "iris"], "--target"),
+    (["--target", "species"], "--data"),  # --target alone; --data alone takes the sample's target
     (["--data", "iris", "--target", "species", "--epochs", "0"], "epochs"),
 ])
 def test_bad_input_exit_2_one_line(args, words, tmp_path):

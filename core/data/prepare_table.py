@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.config import RunConfig
-from core.data.catalog import DatasetRef
+from core.data.ref import DatasetRef
 from core.data.checks import run_checks
 from core.data.loading import load_dataset
 from core.data.prepared import PreparedData, check_model_fits

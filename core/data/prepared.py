@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from core.data.catalog import DatasetRef
+from core.data.ref import DatasetRef
 from core.data.images.preprocess import ImagePreprocessor, is_image_preprocessor
 from core.data.preprocess import Preprocessor
 from core.data.schema import Schema

@@ -10,6 +10,7 @@ ask which kind of data they were given.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Callable
 
 from core.config import RunConfig

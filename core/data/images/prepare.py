@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import RunConfig
-from core.data.catalog import DatasetRef
+from core.data.ref import DatasetRef
 from core.data.columns import shown, sort_labels
 from core.data.images.dataset import DecodeOptions, ImageDataset, load_images
 from core.data.images.preprocess import ImagePreprocessor
