@@ -2,8 +2,9 @@
 import streamlit as st
 
 from core.data import infer_task, run_checks
+from core.data import roles as column_roles
 from core.data.catalog import MAX_UPLOAD_BYTES
-from core.vocab import ROLES, TASKS
+from core.vocab import ROLES, TASKS, is_classification
 from core.errors import WorkbenchError
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds
@@ -77,7 +78,7 @@ with predict:
     target_key = f"data_target::{ref.name}"
     if target_key not in st.session_state:
         st.session_state[target_key] = choice.target if same_data and choice.target in columns else (
-            ds.default_target(columns, ref.target))
+            column_roles.default_target(columns, ref.target))
     t_col, task_col = st.columns(2)
     target = t_col.selectbox("Target column", columns, key=target_key,
                              help="The column the model learns to predict from the others.")
@@ -99,7 +100,7 @@ with predict:
     else:
         st.markdown("**Column roles**: how each column is used. *numeric* for quantities, *categorical* for "
                     "labels and codes, *ignore* to leave a column out.")
-        table = ds.roles_table(df, target, overrides, profile)
+        table = column_roles.roles_table(df, target, overrides, profile)
         edited = st.data_editor(
             table, key=f"data_roles::{ref.name}::{target}", hide_index=True, width="stretch",
             disabled=["column", "holds"], num_rows="fixed",
@@ -108,7 +109,7 @@ with predict:
                 "holds": st.column_config.TextColumn("Holds", help="What the profile found in the column"),
                 "role": st.column_config.SelectboxColumn("Role", options=list(ROLES), required=True),
             })
-        overrides = ds.role_overrides(edited, df, target)
+        overrides = column_roles.role_overrides(edited, df, target)
         st.caption("Defaults come from the data: identifiers, constant columns and free text start as ignore. "
                    + (f"You changed {len(overrides)} role(s)." if overrides else ""))
 
@@ -161,7 +162,7 @@ with look:
         with balance:
             st.plotly_chart(ds.target_figure(df, target, task, profile), key="data_target_fig")
             st.caption("How many rows each class has. A class with few rows is hard to learn, and accuracy can "
-                       "look good while that class is always wrong." if task != "regression" else
+                       "look good while that class is always wrong." if is_classification(task) else
                        "How the values to predict are spread. A few extreme values can dominate the error.")
 
 # --- checks --------------------------------------------------------------------------------

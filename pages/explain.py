@@ -8,8 +8,10 @@ from core.errors import WorkbenchError
 from core.explain import LimeParams, PdpParams, RunContext, ShapParams, explain_lime, explain_shap
 from core.explain import views
 from core.explain.estimate import estimate_lime, estimate_shap
+from core.explain.rows import rows_with_predictions
 from core.explain.service import lookup, partial_dependence
 from core.explain.shap_values import EXPLAINERS
+from core.vocab import is_classification
 from workbench.engine import get_engine
 from workbench.ui import explain_views as ui
 from workbench.ui.common import page_link, user_errors
@@ -57,13 +59,13 @@ with user_errors():
 if not rows:
     st.info("No rows chosen yet.")
     st.stop()
-table = ui.rows_table(store, ctx, rows)
+table = rows_with_predictions(store, ctx.run_id, ctx.frame, rows)
 with st.expander(f"{len(rows)} rows chosen", expanded=False):
     st.dataframe(table, height=240)
 
 with st.expander("Settings", expanded=False):
     left, mid, right = st.columns(3)
-    spaces = ["value"] if ctx.task == "regression" else ["logit", "probability"]
+    spaces = ["logit", "probability"] if is_classification(ctx.task) else ["value"]
     space = left.selectbox("Output to explain", spaces, key="explain_space",
                            help="logit: the model's raw score; probability: after sigmoid/softmax (agnostic "
                                 "explainers only, slower); value: the prediction in the target's units.")
@@ -152,7 +154,7 @@ def pdp_tab() -> None:
     left, right = st.columns(2)
     column = left.selectbox("Column", ctx.columns, key="explain_pdp_column")
     output = None
-    if ctx.task != "regression":
+    if is_classification(ctx.task):
         default = len(ctx.classes) - 1 if ctx.task == "binary" else 0
         output = right.selectbox("Probability of class", ctx.classes, index=default, key="explain_pdp_class")
     result = partial_dependence(store, engine.catalog, run.run_id, PdpParams(column=column, output=output), rows,

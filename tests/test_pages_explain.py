@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.test_explain_runs import shared_runs
-from workbench.ui.explain_views import default_run_index, parse_row_ids
+from workbench.ui.explain_views import default_run_index
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "explain.py")
 
@@ -68,8 +68,6 @@ def test_image_run_and_row_choices(tmp_path_factory: pytest.TempPathFactory, mon
 
 
 def test_small_helpers() -> None:
-    assert parse_row_ids("3, 5 7-9 x 3") == [3, 5, 7, 8, 9]
-
     class Run:
         def __init__(self, run_id: str):
             self.run_id = run_id

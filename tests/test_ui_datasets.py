@@ -1,4 +1,4 @@
-"""The Data page's plain logic: paging, roles, labels and the profile figures."""
+"""The Data page's pieces: paging, labels and the profile figures (roles: tests/test_data_roles.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,25 +29,6 @@ def test_pages_of_fifty_rows(frame: pd.DataFrame) -> None:
     assert ds.page_rows(frame, 99).index.tolist() == list(range(100, 120))  # clamped, never empty
     assert ds.page_caption(len(frame), 3) == "Rows 101–120 of 120."
     assert ds.page_caption(0, 1) == "The table has no rows."
-
-
-def test_default_target_prefers_the_samples_target(frame: pd.DataFrame) -> None:
-    cols = list(frame.columns)
-    assert ds.default_target(cols, "colour") == "colour"
-    assert ds.default_target(cols, None) == "label" and ds.default_target(cols, "missing") == "label"
-
-
-def test_roles_table_and_overrides(frame: pd.DataFrame) -> None:
-    prof = profile(frame)
-    table = ds.roles_table(frame, "label", {"size": "ignore"}, prof)
-    roles = dict(zip(table["column"], table["role"]))
-    assert "label" not in roles
-    assert roles["row_id"] == "ignore"  # an identifier starts ignored
-    assert roles["size"] == "ignore" and roles["colour"] == "categorical"
-    assert dict(zip(table["column"], table["holds"]))["size"] == "numeric"
-    edited = table.assign(role=table["role"].where(table["column"] != "colour", "ignore"))
-    assert ds.role_overrides(edited, frame, "label") == {"size": "ignore", "colour": "ignore"}
-    assert ds.role_overrides(ds.roles_table(frame, "label", {}, prof), frame, "label") == {}
 
 
 def test_profile_figures_draw_what_they_say(frame: pd.DataFrame) -> None:

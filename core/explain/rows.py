@@ -85,4 +85,31 @@ def filter_rows(frame: pd.DataFrame, column: str, op: str, value: str, within: l
     return found[:limit] if limit is not None else found
 
 
-__all__ = ["OPERATORS", "completed", "test_rows", "predictions", "most_wrong", "wrongness", "filter_rows"]
+def parse_row_ids(text: str) -> list[int]:
+    """'3, 17 42' -> [3, 17, 42]; ranges like 10-14 expand (at most 10,001 rows each). Anything else is ignored;
+    repeats are dropped, the order kept."""
+    out: list[int] = []
+    for part in text.replace(",", " ").split():
+        lo, dash, hi = part.partition("-")
+        if dash and lo.isdigit() and hi.isdigit() and int(hi) >= int(lo):
+            out.extend(range(int(lo), min(int(hi), int(lo) + 10_000) + 1))
+        elif part.isdigit():
+            out.append(int(part))
+    return list(dict.fromkeys(out))
+
+
+def rows_with_predictions(store: RunStore, run_id: str, frame: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+    """The chosen rows of `frame`, indexed by row number, with the run's prediction, its split and how wrong it
+    is beside their values (for rows in val/test; without a readable predictions file, the values alone)."""
+    table = frame.iloc[rows].copy()
+    table.insert(0, "row", rows)
+    try:
+        pred = predictions(store, run_id)
+    except (WorkbenchError, OSError, ValueError):  # the table is a convenience; explanations do not need it
+        return table.set_index("row")
+    pred = pred.assign(wrongness=wrongness(pred))[["row", "split", "y_pred", "wrongness"]]
+    return table.merge(pred, on="row", how="left").set_index("row")
+
+
+__all__ = ["OPERATORS", "completed", "test_rows", "predictions", "most_wrong", "wrongness", "filter_rows",
+           "parse_row_ids", "rows_with_predictions"]

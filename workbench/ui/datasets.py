@@ -1,4 +1,7 @@
-"""The Data page's logic: paging, roles, and the profile's plotly figures (plain functions)."""
+"""The Data page's pieces: labels, paging, the profile's plotly figures and cached loading.
+
+What a target and roles default to is core.data.roles'.
+"""
 from __future__ import annotations
 
 import math
@@ -8,8 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.data import DataProfile, infer_roles, load_table, profile
-from core.vocab import ROLES
+from core.data import DataProfile, load_table, profile
+from core.vocab import is_classification
 
 PAGE_SIZE = 50
 HEIGHT = 320
@@ -54,32 +57,6 @@ def page_caption(n_rows: int, page: int, page_size: int = PAGE_SIZE) -> str:
     return f"Rows {first:,}–{last:,} of {n_rows:,}."
 
 
-# --- target, task, roles ------------------------------------------------------------------
-def default_target(columns: list[str], suggested: str | None) -> str:
-    """The sample's target if it has one, else the last column (where most tables keep it)."""
-    if suggested and suggested in columns:
-        return suggested
-    return columns[-1]
-
-
-def roles_table(df: pd.DataFrame, target: str, overrides: dict[str, str], profile: DataProfile) -> pd.DataFrame:
-    """One row per feature column: name, what it holds, its role (the user's override, else the inferred one)."""
-    inferred = infer_roles(df, target)
-    kinds = {c.name: c.kind for c in profile.columns}
-    return pd.DataFrame([{"column": col, "holds": kinds.get(col, ""), "role": overrides.get(col, role)}
-                         for col, role in inferred.items()], columns=["column", "holds", "role"])
-
-
-def role_overrides(edited: pd.DataFrame, df: pd.DataFrame, target: str) -> dict[str, str]:
-    """Only the roles that differ from the inferred ones: what DataConfig.roles should carry."""
-    inferred = infer_roles(df, target)
-    out: dict[str, str] = {}
-    for col, role in zip(edited["column"], edited["role"]):
-        if col in inferred and role in ROLES and role != inferred[col]:
-            out[str(col)] = str(role)
-    return out
-
-
 # --- figures ------------------------------------------------------------------------------
 def _layout(fig: go.Figure, title: str, x: str, y: str, **extra: Any) -> go.Figure:
     fig.update_layout(title={"text": title}, xaxis_title=x, yaxis_title=y, template="plotly_white", height=HEIGHT,
@@ -122,7 +99,7 @@ def distribution_figure(df: pd.DataFrame, column: str, profile: DataProfile, tit
 
 
 def target_figure(df: pd.DataFrame, target: str, task: str, profile: DataProfile) -> go.Figure:
-    if task == "regression":
+    if not is_classification(task):
         return distribution_figure(df, target, profile, title=f"Distribution of the target {target}")
     counts = df[target].dropna().astype(str).value_counts().sort_index()
     share = 100 * counts / max(int(counts.sum()), 1)

@@ -21,7 +21,7 @@ from core.evaluation import (
 )
 from core.runs.compare import run_metric
 from core.runs.store import RunRecord
-from core.vocab import METRIC_DIRECTION, metric_label
+from core.vocab import METRIC_DIRECTION, is_classification, metric_label
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def summary_numbers(run: RunRecord) -> list[Number]:
                               f"On the test rows the model never saw while training; {better} is better."))
         numbers.append(Number(f"Val {metric}", _fmt(val.get(metric)),
                               "On the validation rows used to pick the best epoch."))
-    if run.task == "regression" and "rmse" in test:
+    if run.task and not is_classification(run.task) and "rmse" in test:
         numbers.append(Number("Test RMSE", _fmt(test["rmse"]), "Typical size of an error, in the target's units."))
     elif "roc_auc" in test:
         numbers.append(Number("Test ROC AUC", _fmt(test["roc_auc"]),
@@ -106,7 +106,7 @@ def evaluation_plots(evaluation: dict[str, Any] | None) -> list[Plot]:
     if not evaluation:
         return []
     plots: list[Plot] = []
-    if evaluation.get("task") == "regression":
+    if evaluation.get("task") and not is_classification(evaluation["task"]):
         if evaluation.get("residuals"):
             plots.append(Plot("residuals", residuals_figure(evaluation["residuals"]), CAPTIONS["residuals"]))
         return plots

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.explain.context import RunContext
-from core.explain.rows import OPERATORS, filter_rows, most_wrong, predictions, test_rows, wrongness
+from core.explain.rows import OPERATORS, filter_rows, most_wrong, parse_row_ids, test_rows
 from core.runs.store import RunRecord, RunStore
 
 ROW_MODES = ("First test rows", "Most wrong predictions", "By row number", "By a filter")
@@ -22,18 +22,6 @@ def default_run_index(runs: Sequence[RunRecord], state: MutableMapping[str, Any]
 
 def run_label(run: RunRecord) -> str:
     return f"{run.name} · {run.model or '?'} on {run.dataset or '?'} ({run.task or '?'}) · {run.run_id}"
-
-
-def parse_row_ids(text: str) -> list[int]:
-    """'3, 17 42' -> [3, 17, 42]; ranges like 10-14 expand. Anything else is ignored."""
-    out: list[int] = []
-    for part in text.replace(",", " ").split():
-        lo, dash, hi = part.partition("-")
-        if dash and lo.isdigit() and hi.isdigit() and int(hi) >= int(lo):
-            out.extend(range(int(lo), min(int(hi), int(lo) + 10_000) + 1))
-        elif part.isdigit():
-            out.append(int(part))
-    return list(dict.fromkeys(out))
 
 
 def pick_rows(store: RunStore, ctx: RunContext, key: str = "explain_rows") -> list[int]:
@@ -67,18 +55,6 @@ def pick_rows(store: RunStore, ctx: RunContext, key: str = "explain_rows") -> li
                        int(limit))
 
 
-def rows_table(store: RunStore, ctx: RunContext, rows: list[int]) -> pd.DataFrame:
-    """The chosen rows with their prediction (when the row is in val/test) beside their values."""
-    table = ctx.frame.iloc[rows].copy()
-    table.insert(0, "row", rows)
-    try:
-        pred = predictions(store, ctx.run_id)
-    except Exception:  # noqa: BLE001 - the table is a convenience; explanations do not need it
-        return table
-    pred = pred.assign(wrongness=wrongness(pred))[["row", "split", "y_pred", "wrongness"]]
-    return table.merge(pred, on="row", how="left").set_index("row")
-
-
 def progress_bar(label: str) -> tuple[Callable[[float, str], None], Any]:
     bar = st.progress(0.0, text=f"{label}: starting")
 
@@ -107,5 +83,5 @@ def row_label(row: int, table: pd.DataFrame | None) -> str:
     return f"row {row} (predicted {pred:.4g})" if isinstance(pred, float) else f"row {row} (predicted {pred})"
 
 
-__all__ = ["ROW_MODES", "default_run_index", "run_label", "parse_row_ids", "pick_rows", "rows_table",
+__all__ = ["ROW_MODES", "default_run_index", "run_label", "pick_rows",
            "progress_bar", "show", "row_label"]
