@@ -6,11 +6,13 @@ import json
 import time
 
 from core.engine import Engine
+from core.runs.compare import run_metric
+from core.vocab import STATUSES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list recorded runs")
-    p.add_argument("--status", choices=("queued", "running", "completed", "failed", "cancelled", "interrupted"))
+    p.add_argument("--status", choices=STATUSES)
     p.add_argument("--workspace")
     p.add_argument("--json", action="store_true")
 
@@ -28,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'run':<20} {'name':<24} {'status':<11} {'model':<8} {'dataset':<14} {'test':>10}  created")
     for r in runs:
-        test = r.metrics.get("test", {})
-        score = test.get("accuracy", test.get("r2"))
+        metric = run_metric(r)
+        score = r.metrics.get("test", {}).get(metric) if metric else None
         shown = f"{score:.4f}" if isinstance(score, float) else "-"
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         print(f"{r.run_id:<20} {r.name[:24]:<24} {r.status:<11} {r.model or '-':<8} {(r.dataset or '-')[:14]:<14} "
