@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.data import Catalog, Split, drop_missing_target, load_dataset
+from core.config import DataConfig
+from core.data import Catalog, DatasetRef, Split, drop_missing_target, load_dataset
+from core.data.images.dataset import DecodeOptions, load_images
+from core.data.images.prepare import FILE, TARGET
 from core.data.split import SPLIT_FILE, load_split
 from core.errors import WorkbenchError
 from core.evaluation import outputs_to_proba
@@ -35,6 +38,7 @@ class RunContext:
     frame: pd.DataFrame  # every row with a target, original columns
     split: Split
     warnings: list[str] = field(default_factory=list)
+    images: np.ndarray | None = None  # image runs: every image as (n, C, H, W) uint8; frame holds file + label
 
     @classmethod
     def load(cls, store: RunStore, catalog: Catalog, run_id: str, device: str = "auto") -> "RunContext":
@@ -47,12 +51,16 @@ class RunContext:
         if data.content_hash and data.content_hash != ref.sha256:
             warnings.append(f"the data file of {record.name} has changed since training: explanations use the "
                             "current file")
-        frame = drop_missing_target(load_dataset(ref), data.target).reset_index(drop=True)
+        images = None
+        if trained.data_kind == "image":
+            frame, images = _image_rows(trained, ref, catalog, data)
+        else:
+            frame = drop_missing_target(load_dataset(ref), data.target).reset_index(drop=True)
         split = load_split(run_dir / SPLIT_FILE)
         if len(split.train) and int(max(split.train.max(), split.test.max(), split.val.max())) >= len(frame):
             raise WorkbenchError(f"the data of {record.name} has fewer rows than when it was trained: "
                                  "train the run again on this file")
-        return cls(record.run_id, run_dir, trained, frame, split, warnings)
+        return cls(record.run_id, run_dir, trained, frame, split, warnings, images)
 
     # --- the model's layout -------------------------------------------------
     @property
@@ -75,6 +83,10 @@ class RunContext:
     @property
     def image_shape(self) -> tuple[int, ...] | None:
         return self.trained.schema.image_shape
+
+    @property
+    def data_kind(self) -> str:
+        return self.trained.data_kind
 
     @property
     def model_kind(self) -> str:
@@ -101,10 +113,17 @@ class RunContext:
 
     # --- data ----------------------------------------------------------------
     def encode(self, rows: np.ndarray | list[int]) -> np.ndarray:
-        return self.trained.preprocessor.transform(self.frame.iloc[np.asarray(rows, dtype=np.int64)])
+        """The model's inputs for rows, flat (n, d): encoded columns, or an image's raw pixel values."""
+        idx = np.asarray(rows, dtype=np.int64)
+        if self.images is not None:
+            return self.images[idx].reshape(len(idx), -1).astype(np.float32)
+        return self.trained.preprocessor.transform(self.frame.iloc[idx])
 
     def features(self, rows: np.ndarray | list[int]) -> pd.DataFrame:
-        """The rows' original feature values, indexed by row number."""
+        """The rows' original feature values (an image's pixels, 0-255), indexed by row number."""
+        if self.images is not None:
+            return pd.DataFrame(self.encode(rows).astype(np.float64), columns=self.columns,
+                                index=np.asarray(rows, dtype=np.int64))
         part = self.frame.iloc[np.asarray(rows, dtype=np.int64)][self.columns]
         return part.set_axis(np.asarray(rows, dtype=np.int64), axis=0)
 
@@ -140,6 +159,8 @@ class RunContext:
 
     def predict_frame(self, frame: pd.DataFrame, space: str) -> np.ndarray:
         """The same function on rows with the user's columns (LIME and PDP feed it)."""
+        if self.images is not None:  # an image's columns are its raw pixels: the model's own input
+            return self.in_space(frame[self.columns].to_numpy(dtype=np.float32), space)
         return self.in_space(self.trained.preprocessor.transform(frame), space)
 
     def value_scale(self, space: str) -> tuple[float, float]:
@@ -148,6 +169,17 @@ class RunContext:
             mean, std = self.trained.preprocessor.target_scale
             return mean, std
         return 0.0, 1.0
+
+
+def _image_rows(trained: TrainedModel, ref: DatasetRef, catalog: Catalog,
+                data: DataConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """An image run's examples, decoded as for training (the workspace's cache makes this one np.load)."""
+    ds = load_images(ref.path, ref.sha256, DecodeOptions(data.image_size, data.image_color), catalog.workspace,
+                     ref.name)
+    if tuple(ds.shape) != tuple(trained.schema.image_shape or ()):
+        raise WorkbenchError(f"the images of {ref.name} now decode to {list(ds.shape)}, not the "
+                             f"{list(trained.schema.image_shape or ())} the model was trained on: train it again")
+    return pd.DataFrame({FILE: ds.names, TARGET: ds.labels}), ds.X
 
 
 def space_text(space: str, label: str, task: str) -> str:

@@ -8,8 +8,9 @@ every (output, row, reference) triple travel backward together as one tensor:
 a handful of batched matrix products in all. The rules are shap's, so the
 values match shap.DeepExplainer's (and are exactly additive):
 
-* Linear, Conv2d, BatchNorm (eval: affine), Dropout (eval: identity), Flatten,
-  Unflatten: the multiplier is the layer's own (transposed) linear map;
+* Linear, Conv2d, BatchNorm (eval: affine), global average pooling, the pixel scaling of
+  image models (core.models.images.Pixels), Dropout (eval: identity), Flatten, Unflatten:
+  the multiplier is the layer's own (transposed) linear map;
 * elementwise activations: (f(x) - f(r)) / (x - r), or f'(r) where x ~ r;
 * MaxPool2d: shap's rule, the output difference split between the positions
   that are the maximum for the row and for the reference.
@@ -30,9 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.grad import conv2d_input
 
+from core.models.images import Pixels
+
 log = logging.getLogger(__name__)
 
-_LINEAR = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)
+_LINEAR = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d, Pixels)
 _RESHAPE = (nn.Flatten, nn.Unflatten, nn.Dropout, nn.Identity)
 _ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.SiLU, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.Softplus)
 _EPS_NONLINEAR = 1e-6  # shap's nonlinear_1d threshold
@@ -59,6 +62,9 @@ def supports(model: nn.Module) -> bool:
                 return False
         elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
             if layer.training or layer.running_mean is None:
+                return False
+        elif isinstance(layer, nn.AdaptiveAvgPool2d):
+            if layer.output_size not in (1, (1, 1)):
                 return False
         elif not isinstance(layer, _LINEAR + _RESHAPE + _ELEMENTWISE):
             return False
@@ -264,6 +270,11 @@ def _layer_backward(layer: nn.Module, mult: torch.Tensor, in_shape: tuple[int, .
                                           mult.reshape(-1, *out_shape), layer.stride, layer.padding,
                                           layer.dilation, layer.groups)
         return grad.reshape(*lead, -1)
+    if isinstance(layer, Pixels):
+        return mult * layer.scale  # x * scale + shift, value by value
+    if isinstance(layer, nn.AdaptiveAvgPool2d):  # global average: each position gets 1/(H W) of its channel's
+        c, h, w = in_shape
+        return (mult / (h * w)).repeat_interleave(h * w, dim=-1)
     return mult  # Flatten, Unflatten, Dropout, Identity: the identity on flat multipliers
 
 

@@ -116,20 +116,19 @@ def lime_image(ctx: RunContext, rows: list[int], outputs: list[int], space: str,
     shape = ctx.image_shape
     assert shape is not None
     channels, height, width = (1, *shape) if len(shape) == 2 else shape
-    block = max(1, math.ceil(math.sqrt(height * width / MAX_SEGMENTS)))
-    seg_map = (np.arange(height)[:, None] // block) * math.ceil(width / block) + np.arange(width)[None] // block
 
     def as_frame(images: np.ndarray) -> pd.DataFrame:
         chw = images[..., :channels].transpose(0, 3, 1, 2) if channels > 1 else images[..., 0][:, None]
         return pd.DataFrame(chw.reshape(len(images), -1), columns=ctx.columns)
 
     explainer = lime_image_module.LimeImageExplainer(feature_selection="none", random_state=seed)
-    pixels = ctx.frame.iloc[rows][ctx.columns].to_numpy(dtype=np.float64)
+    pixels = ctx.features(rows).to_numpy(dtype=np.float64)
     n, C = len(rows), len(ctx.columns)
     out = LimeRows(np.zeros((n, C)), np.zeros(n), np.zeros(n), np.zeros(n), [[""] * C for _ in range(n)])
     for i, k in enumerate(outputs):
         chw = pixels[i].reshape(channels, height, width)
         image = chw[0] if channels == 1 else chw.transpose(1, 2, 0)
+        seg_map = superpixels(image, ctx.data_kind == "image")
         exp = explainer.explain_instance(
             image, lambda imgs: ctx.predict_frame(as_frame(np.asarray(imgs, dtype=np.float64)), space),
             labels=(k,), top_labels=None, hide_color=0, num_features=int(seg_map.max()) + 1,
@@ -141,11 +140,27 @@ def lime_image(ctx: RunContext, rows: list[int], outputs: list[int], space: str,
         heat = per_segment[seg_map]  # (H, W)
         out.weights[i] = np.broadcast_to(heat, (channels, height, width)).reshape(-1)
         out.intercept[i], out.score[i] = float(exp.intercept[k]), float(exp.score)
-        out.prediction[i] = float(ctx.predict_frame(ctx.frame.iloc[[rows[i]]], space)[0, k])
+        out.prediction[i] = float(ctx.predict_frame(ctx.features([rows[i]]), space)[0, k])
         out.rules[i] = [f"{col} shown" for col in ctx.columns]
         if progress is not None:
             progress((i + 1) / n, "LIME image")
     return out
+
+
+def superpixels(image: np.ndarray, photo: bool) -> np.ndarray:
+    """(H, W) segment ids: SLIC superpixels (regions of like colour that follow edges) on a user's image,
+    a regular grid of blocks on a table's few pixels (8x8 digits are too small for regions)."""
+    height, width = image.shape[:2]
+    if photo and min(height, width) >= 12:
+        from skimage.segmentation import slic  # lime's own dependency
+
+        grey = image.ndim == 2
+        seg = slic(image.astype(np.float64) / 255.0, n_segments=MAX_SEGMENTS, compactness=0.1 if grey else 10.0,
+                   start_label=0, channel_axis=None if grey else -1)
+        _, seg = np.unique(seg, return_inverse=True)  # ids 0..k-1 with none missing
+        return seg.reshape(height, width)
+    block = max(1, math.ceil(math.sqrt(height * width / MAX_SEGMENTS)))
+    return (np.arange(height)[:, None] // block) * math.ceil(width / block) + np.arange(width)[None] // block
 
 
 def rank_agreement(shap: np.ndarray, lime: np.ndarray, k: int = 5) -> tuple[float | None, int]:

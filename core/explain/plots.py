@@ -188,12 +188,19 @@ def pdp_ice(grid: Sequence[Any], ice: np.ndarray, pdp: Numbers, column: str, spa
                    legend={"orientation": "h", "y": -0.2})
 
 
-def image_maps(image: np.ndarray, maps: dict[str, np.ndarray], space: str) -> go.Figure:
-    """The image beside attribution maps of the same shape (H, W), each on a symmetric red-blue scale."""
+def image_maps(image: np.ndarray, maps: dict[str, np.ndarray], space: str, photo: bool = False) -> go.Figure:
+    """The image beside attribution maps of the same shape (H, W), each on a symmetric red-blue scale.
+
+    photo: `image` is an (H, W, 3) uint8 picture, drawn as it looks; otherwise (H, W) ink values.
+    Every panel keeps the image's aspect (one pixel is square in each), so the maps line up with it."""
     titles = ["image", *maps]
     fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.03)
-    fig.add_trace(go.Heatmap(z=np.asarray(image, dtype=float), colorscale="Greys", showscale=False,
-                             hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>"), row=1, col=1)
+    if photo:
+        fig.add_trace(go.Image(z=np.asarray(image, dtype=np.uint8), hovertemplate="row %{y}, col %{x}<extra></extra>"),
+                      row=1, col=1)
+    else:
+        fig.add_trace(go.Heatmap(z=np.asarray(image, dtype=float), colorscale="Greys", showscale=False,
+                                 hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>"), row=1, col=1)
     for i, values in enumerate(maps.values(), start=2):
         z = np.asarray(values, dtype=float)
         bound = float(np.abs(z).max()) or 1.0

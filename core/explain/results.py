@@ -46,6 +46,7 @@ class ShapExplanation:
     image_shape: list[int] | None = None
     warnings: list[str] = field(default_factory=list)
     method: str = "shap"
+    data_kind: str = "table"  # "image": data holds raw pixels 0-255, drawn as the picture they are
 
     def importances(self, output: int | None = None) -> dict[str, float]:
         """Mean |SHAP| per original column (over rows, and over outputs unless one is given), largest first."""
@@ -93,6 +94,7 @@ class LimeExplanation:
     image_shape: list[int] | None = None
     warnings: list[str] = field(default_factory=list)
     method: str = "lime"
+    data_kind: str = "table"
 
     def to_parts(self) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict[str, Any]]:
         arrays = {k: getattr(self, k) for k in ("weights", "intercept", "score", "prediction", "shap")}

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROWS = 100
 DEFAULT_LIME_ROWS = 5
+IMAGE_BACKGROUND = 20  # training images an image run's SHAP compares against (at most)
 Progress = Callable[[float, str], None]
 
 
@@ -73,7 +74,9 @@ def explain_shap(store: RunStore, catalog: Catalog, run_id: str, rows: list[int]
     rows = ctx.check_rows(rows)
     space = resolve_space(ctx, params.space)
     explainer = choose_explainer(ctx, space, params.explainer)
-    background = ctx.background_rows(params.background, params.seed)
+    # an image has thousands of inputs: DeepLIFT's multipliers grow with references x activations
+    background = ctx.background_rows(min(params.background, IMAGE_BACKGROUND) if ctx.data_kind == "image"
+                                     else params.background, params.seed)
     started = time.perf_counter()
     warnings = list(ctx.warnings)
     try:
@@ -95,7 +98,8 @@ def explain_shap(store: RunStore, catalog: Catalog, run_id: str, rows: list[int]
         encoded=raw.values, base=raw.base, outputs=raw.outputs, data=ctx.features(rows),
         seconds=time.perf_counter() - started, max_additivity_error=raw.max_additivity_error,
         params=asdict(params), background_rows=[int(r) for r in background], references=raw.references,
-        task=ctx.task, image_shape=list(ctx.image_shape) if ctx.image_shape else None, warnings=warnings)
+        task=ctx.task, image_shape=list(ctx.image_shape) if ctx.image_shape else None, warnings=warnings,
+        data_kind=ctx.data_kind)
     cache.save(store, run_id, key, *result.to_parts())
     return result
 
@@ -129,7 +133,7 @@ def explain_lime(store: RunStore, catalog: Catalog, run_id: str, rows: list[int]
         prediction=found.prediction, rules=found.rules, shap=shap_same, agreement=[a for a, _ in agreement],
         shared_top=[s for _, s in agreement], top_k=params.top_k, data=shap.data,
         seconds=time.perf_counter() - started, params=asdict(params), task=shap.task,
-        image_shape=shap.image_shape, warnings=list(shap.warnings))
+        image_shape=shap.image_shape, warnings=list(shap.warnings), data_kind=shap.data_kind)
     cache.save(store, run_id, key, *result.to_parts())
     return result
 

@@ -111,6 +111,10 @@ def image_view(exp: ShapExplanation, position: int, output: int, lime: LimeExpla
             if lime.explained_output[i] == output:
                 maps["LIME"] = lime.weights[i].reshape(channels, *shape).mean(axis=0)
     space = output_text(exp, output)
+    if exp.data_kind == "image":  # the user's own picture, in its colours, at the model's size
+        picture = np.clip(pixels, 0, 255).astype(np.uint8)
+        picture = np.repeat(picture, 3, axis=0) if channels == 1 else picture[:3]
+        return plots.image_maps(picture.transpose(1, 2, 0), maps, space, photo=True), plots.caption("image", space)
     return plots.image_maps(pixels.mean(axis=0), maps, space), plots.caption("image", space)
 
 

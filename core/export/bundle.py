@@ -30,6 +30,7 @@ from core.config import RunConfig
 from core.data import Catalog, Preprocessor, drop_missing_target, load_dataset
 from core.data.split import SPLIT_FILE, load_split
 from core.errors import WorkbenchError
+from core.export.image_onnx import check_image_parity, export_image_onnx, held_out_images
 from core.export.architecture import describe_layers
 from core.export.model_card import render_model_card
 from core.export.onnx_export import check_parity, export_onnx
@@ -42,6 +43,8 @@ FORMAT = "workbench.bundle"
 VERSION = 1
 MANIFEST = "bundle.json"
 PREDICT_SCRIPT = Path(__file__).with_name("predict_script.py")
+PREDICT_IMAGES_SCRIPT = Path(__file__).with_name("predict_images_script.py")
+IMAGE_REQUIREMENTS = "# what predict.py needs\nonnxruntime>=1.16\npillow>=10\nnumpy>=1.24\n"
 REQUIREMENTS = "# what predict.py needs (onnxruntime only for model.onnx)\ntorch>=2.1\nsafetensors>=0.4\npandas>=2.0\nnumpy>=1.24\n"
 _COPIED = ("model.safetensors", "preprocessor.json", "config.yaml")
 
@@ -80,12 +83,14 @@ def export_bundle(store: RunStore, catalog: Catalog, run: str, out_dir: str | Pa
     out = Path(out_dir)
     _check_destination(out)
     trained = TrainedModel.load(run_dir)
-    meta = {**trained.meta, "layers": describe_layers(trained.model), "run_id": record.run_id}
+    image = trained.data_kind == "image"
+    onnx = onnx or image  # an image bundle's predict.py runs model.onnx (Pillow decodes the files)
+    meta = {**trained.meta, "layers": None if image else describe_layers(trained.model), "run_id": record.run_id}
     files: dict[str, bytes | str] = {name: (run_dir / name).read_bytes() for name in _COPIED}
     files["model.json"] = json.dumps(meta, indent=1)
     files["metrics.json"] = json.dumps(_metrics(record), indent=1)
-    files["predict.py"] = PREDICT_SCRIPT.read_text(encoding="utf-8")
-    files["requirements.txt"] = REQUIREMENTS
+    files["predict.py"] = (PREDICT_IMAGES_SCRIPT if image else PREDICT_SCRIPT).read_text(encoding="utf-8")
+    files["requirements.txt"] = IMAGE_REQUIREMENTS if image else REQUIREMENTS
     files["MODEL_CARD.md"] = render_model_card(record, trained, store, onnx=onnx)
     # an unfinished manifest first: a failed export leaves a folder the next export may overwrite
     header = {"format": FORMAT, "version": VERSION, "run_id": record.run_id, "name": record.name, "task": trained.task}
@@ -94,7 +99,7 @@ def export_bundle(store: RunStore, catalog: Catalog, run: str, out_dir: str | Pa
         write_atomic(out / name, data)
     onnx_check = None
     if onnx:
-        export_onnx(trained, out / "model.onnx")
+        (export_image_onnx if image else export_onnx)(trained, out / "model.onnx")
         onnx_check = _check_onnx(trained, catalog, run_dir, out / "model.onnx")
     else:
         (out / "model.onnx").unlink(missing_ok=True)  # from an earlier export with --onnx: now stale
@@ -135,7 +140,7 @@ def onnx_bytes(store: RunStore, catalog: Catalog, run: str) -> bytes:
     run_dir = store.run_dir(record.run_id)
     trained = TrainedModel.load(run_dir)
     with tempfile.TemporaryDirectory(prefix="wb-onnx-") as tmp:
-        path = export_onnx(trained, Path(tmp) / "model.onnx")
+        path = (export_image_onnx if trained.data_kind == "image" else export_onnx)(trained, Path(tmp) / "model.onnx")
         _check_onnx(trained, catalog, run_dir, path)
         return path.read_bytes()
 
@@ -175,6 +180,15 @@ def held_out_rows(catalog: Catalog, run_dir: Path, config: RunConfig) -> pd.Data
 
 
 def _check_onnx(trained: TrainedModel, catalog: Catalog, run_dir: Path, path: Path) -> dict[str, Any]:
+    if trained.data_kind == "image":
+        try:
+            images = held_out_images(catalog, run_dir, trained)
+        except (WorkbenchError, OSError, KeyError) as exc:
+            log.warning("ONNX not checked: cannot load the test images (%s)", exc)
+            return {"checked": False, "reason": f"the training images are not available: {exc}"}
+        if images is None:
+            return {"checked": False, "reason": "the training images have changed since the run"}
+        return {"checked": True, **check_image_parity(trained, path, images)}
     try:
         rows = held_out_rows(catalog, run_dir, trained.config)
     except (WorkbenchError, OSError, KeyError) as exc:

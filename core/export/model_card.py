@@ -69,8 +69,10 @@ def render_model_card(record: RunRecord, trained: TrainedModel, store: RunStore,
         f"(seeded split, seed {config.train.seed})",
         f"- Target: `{schema.target}` ({schema.task})" + (f", classes: {', '.join(map(str, schema.classes))}"
                                                          if schema.classes else ""),
-        f"- Inputs: {_columns(numeric, 'numeric')}, {_columns(categorical, 'categorical')}"
-        + (f"; ignored: {', '.join(ignored)}" if ignored else ""),
+        (f"- Inputs: an image file, decoded to {' x '.join(map(str, schema.image_shape or ()))} (channels x height "
+         "x width) as the training images were" if trained.data_kind == "image" else
+         f"- Inputs: {_columns(numeric, 'numeric')}, {_columns(categorical, 'categorical')}"
+         + (f"; ignored: {', '.join(ignored)}" if ignored else "")),
         "",
         "## Model and training",
         "",
@@ -98,7 +100,7 @@ def render_model_card(record: RunRecord, trained: TrainedModel, store: RunStore,
     ]
     if schema.task != "regression":
         lines.append("- Probabilities come from the model's softmax/sigmoid and are not calibrated.")
-    lines += ["", *_usage(record, onnx)]
+    lines += ["", *_usage(record, onnx, trained.data_kind == "image")]
     return "\n".join(lines) + "\n"
 
 
@@ -139,13 +141,14 @@ def _top_features(store: RunStore, run_id: str) -> list[str]:
     return out
 
 
-def _usage(record: RunRecord, onnx: bool) -> list[str]:
+def _usage(record: RunRecord, onnx: bool, image: bool = False) -> list[str]:
     out = [
         "## Use",
         "",
         "```",
         "pip install -r requirements.txt",
-        "python predict.py rows.csv > predictions.csv   # columns by their original names",
+        ("python predict.py photo.jpg ... > predictions.csv  # image files, any size" if image
+         else "python predict.py rows.csv > predictions.csv   # columns by their original names"),
         "workbench serve .                               # REST server, docs at http://127.0.0.1:8000/docs",
         "workbench train --config config.yaml           # retrain: same data + seed + CPU = same metrics",
         "```",

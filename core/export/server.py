@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from core.export.bundle import example_record
 from core.export.http_guards import LOCAL_HOSTS, MAX_BODY_BYTES, RequestGuard
+from core.export.image_server import create_image_app
 from core.runs.trained import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def create_app(source: str | Path | TrainedModel, *, hosts: frozenset[str] = LOC
                max_body_bytes: int = MAX_BODY_BYTES, max_records: int = MAX_RECORDS, label: str = "") -> FastAPI:
     """The app for a bundle folder, a run folder, or a loaded model."""
     trained = source if isinstance(source, TrainedModel) else TrainedModel.load(source)
+    if trained.data_kind == "image":  # an uploaded file, not rows of columns
+        return create_image_app(trained, hosts=hosts, label=label)
     schema = trained.schema
     classes = [str(c) for c in schema.classes or []]
     Record = record_model(trained)

@@ -65,7 +65,8 @@ class TrainedModel:
     @torch.no_grad()
     def outputs(self, X: np.ndarray) -> np.ndarray:
         """Raw outputs (logits / standardised values) for encoded features, float32 (n, n_outputs)."""
-        X_t = torch.as_tensor(X if np.asarray(X).dtype == np.uint8 else np.asarray(X, dtype=np.float32))
+        X_np = np.asarray(X) if np.asarray(X).dtype == np.uint8 else np.asarray(X, dtype=np.float32)
+        X_t = torch.as_tensor(X_np if X_np.flags.writeable else X_np.copy())
         outs = [self.model(X_t[i:i + BATCH].to(self.device)).float().cpu() for i in range(0, len(X_t), BATCH)]
         return torch.cat(outs).numpy() if outs else np.zeros((0, self.meta["n_outputs"]), dtype=np.float32)
 

@@ -35,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  ONNX matches torch on {check['rows']} test rows (max difference {check['max_abs_diff']:.1e})")
     elif check:
         print(f"  ONNX not checked: {check['reason']}")
-    print(f"try: python {bundle.path / 'predict.py'} rows.csv")
+    example = "photo.jpg" if "image" in (bundle.path / "preprocessor.json").read_text(encoding="utf-8")[:80] else "rows.csv"
+    print(f"try: python {bundle.path / 'predict.py'} {example}")
     return 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "WEBP", "TIFF", "MPO")
+FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "WEBP", "TIFF")
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes to 120 MB of RGB: the largest one image may be
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "La")
 GREY_TOLERANCE = 10  # JPEG's chroma noise on a grey picture stays well below this
