@@ -8,6 +8,7 @@ from core.vocab import ROLES, TASKS, is_classification
 from core.errors import WorkbenchError
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds
+from workbench.ui import image_data
 from workbench.ui import state as ui_state
 from workbench.ui.common import md_escape, page_link
 
@@ -27,9 +28,10 @@ checks_box = st.container()
 
 # --- upload (handled before the picker so a new file can become the pick) ---------------
 with upload_col:
-    upload = st.file_uploader("Or upload your own table", type=["csv", "tsv", "txt", "parquet", "pq"],
-                              help="A header row, then one row per example. Nothing leaves this computer.")
-    st.caption(f"CSV, TSV or Parquet, up to {MAX_UPLOAD_BYTES / 2**20:.0f} MB.")
+    upload = st.file_uploader("Or upload your own data", type=["csv", "tsv", "txt", "parquet", "pq", "zip"],
+                              help="A table with a header row, or a zip of images with one folder per class. "
+                                   "Nothing leaves this computer.")
+    st.caption(f"CSV, TSV or Parquet; or a .zip of class folders of images. Up to {MAX_UPLOAD_BYTES / 2**20:.0f} MB.")
     if upload is not None and st.session_state.get("_data_upload_id") != upload.file_id:
         try:
             added = engine.catalog.add_upload(upload.name, upload.getvalue())
@@ -59,6 +61,10 @@ with pick_col:
         st.markdown("\n".join(f"- **{md_escape(r.name)}** ({r.task or 'task inferred'}, predict "
                                f"*{md_escape(r.target)}*): {md_escape(r.description)}"
                                for r in engine.catalog.samples()))
+
+if ref.data_kind == "image":  # a zip or folder of class folders: its own profile, no columns
+    image_data.draw(engine, ref, choice, look, predict, checks_box)
+    st.stop()
 
 try:
     df = ds.load_frame(str(ref.path), ref.sha256, ref.name)

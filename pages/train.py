@@ -8,6 +8,7 @@ from core.training.device import available_devices
 from core.tuning.cv import submit_cv
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds
+from workbench.ui import image_train
 from workbench.ui import state as ui_state
 from workbench.ui.common import md_escape, page_link
 from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli, device_options, hyperparam_inputs
@@ -53,7 +54,7 @@ if not chosen:
     sample = samples.get(st.selectbox("Sample", names, key=f"{P}sample"))
     if sample is not None and sample.target:
         choice = ui_state.DataChoice(source=sample.source, target=sample.target, task=sample.task,
-                                     name=sample.name, image=bool(sample.image_shape),
+                                     name=sample.name, image=bool(sample.image_shape) or sample.data_kind == "image",
                                      data_kind=sample.data_kind)
 
 task = choice.task
@@ -163,6 +164,16 @@ with train_col:
                                     help="Same seed, same settings, same device: the same result.")
     values["name"] = b.text_input("Run name", **kw("name"), placeholder="automatic",
                                   help="Leave empty for a name like mlp-iris-3.")
+
+if choice.data_kind == "image":
+    values["image_size"], values["image_color"] = choice.image_size, choice.image_color
+    with st.expander("Image augmentation", icon=":material/auto_awesome:"):
+        settings_col, preview_col = st.columns([2, 3], gap="large")
+        with settings_col:
+            values["augment"] = image_train.augment_inputs(P)
+        with preview_col:
+            image_train.draw_preview(engine, choice.source, choice.image_size, choice.image_color,
+                                     values["augment"], int(values["seed"]))
 
 ui_state.save_widgets(st.session_state, P)
 

@@ -32,7 +32,7 @@ UPLOADS = "uploads"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 _MAX_NAME = 100
 _sha_cache: dict[tuple[str, int, int], str] = {}
-_image_cache: dict[tuple[str, int, int], tuple[str, str]] = {}  # (sha256, description) of a zip or folder
+_image_cache: dict[tuple[str, int, int], tuple[str, str, str]] = {}  # (sha256, description, task) of a zip or folder
 IMAGE_TARGET = "label"  # an image's class is its folder's name
 
 
@@ -212,12 +212,12 @@ def _image_ref(path: Path, kind: str = "file", name: str | None = None, descript
         sha = cached_sha256(path) if path.is_file() else _folder_sha256(path, [e.name for e in listing.entries])
         counts = listing.counts
         words = f"{len(listing.entries):,} images in {len(counts)} classes"
-        _image_cache[key] = (sha, words)
-    sha, words = _image_cache[key]
+        _image_cache[key] = (sha, words, "binary" if len(counts) == 2 else "multiclass")
+    sha, words, task = _image_cache[key]
     if not description:
         original = path.name.partition("_")[2] if path.parent.name == UPLOADS else ""
         description = f"uploaded as {original}: {words}" if original else words
-    return DatasetRef(name=name or path.name, path=path, kind=kind, sha256=sha, target=IMAGE_TARGET,
+    return DatasetRef(name=name or path.name, path=path, kind=kind, sha256=sha, target=IMAGE_TARGET, task=task,
                       description=description, data_kind="image")
 
 

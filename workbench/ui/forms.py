@@ -30,9 +30,10 @@ FORM_FIELDS: dict[str, tuple[str, str]] = {
     "early_stopping": ("train", "early_stopping"), "patience": ("train", "patience"), "monitor": ("train", "monitor"),
     "grad_clip": ("train", "grad_clip"), "device": ("train", "device"), "precision": ("train", "precision"),
     "seed": ("train", "seed"), "name": ("", "name"),
+    "image_size": ("data", "image_size"), "image_color": ("data", "image_color"), "augment": ("train", "augment"),
 }
 # What a widget shows for a setting the config leaves unset (None).
-UNSET = {"monitor": "loss", "grad_clip": 0.0, "name": ""}
+UNSET = {"monitor": "loss", "grad_clip": 0.0, "name": "", "image_size": 0}
 
 
 def form_values(config: RunConfig) -> dict[str, Any]:
@@ -66,7 +67,8 @@ def _build_config(v: dict[str, Any]) -> RunConfig:
     name = str(v["name"] or "").strip() or None
     config = RunConfig(
         data=DataConfig(source=str(v["source"]), target=str(v["target"]), task=v["task"] or None,
-                        roles=dict(v["roles"] or {})),
+                        roles=dict(v["roles"] or {}), image_size=int(v["image_size"]) if v["image_size"] else None,
+                        image_color=str(v["image_color"] or "auto")),
         model=ModelConfig(kind=kind, params=params),
         optim=OptimConfig(name=str(v["optimizer"]), lr=float(v["lr"]), weight_decay=float(v["weight_decay"]),
                           l1=float(v["l1"]), momentum=float(v["momentum"]),
@@ -79,7 +81,7 @@ def _build_config(v: dict[str, Any]) -> RunConfig:
                           early_stopping=bool(v["early_stopping"]), patience=int(v["patience"]),
                           monitor=None if monitor == "loss" else monitor,
                           grad_clip=grad_clip or None, device=str(v["device"]), precision=str(v["precision"]),
-                          seed=int(v["seed"])),
+                          seed=int(v["seed"]), augment=dict(v["augment"] or {})),
         name=name,
     )
     return config.validate()
@@ -126,6 +128,12 @@ def config_to_cli(config: RunConfig) -> str:
     if t.precision != "fp32":
         args += ["--precision", t.precision]
     args += ["--seed", str(t.seed)]
+    if d.image_size:
+        args += ["--image-size", str(d.image_size)]
+    if d.image_color != "auto":
+        args += ["--color", d.image_color]
+    if t.augment:
+        args += ["--augment", ",".join(f"{k}={_num(float(v))}" for k, v in t.augment.items())]
     if config.name:
         args += ["--name", config.name]
     return " ".join(shlex.quote(a) for a in args)

@@ -26,6 +26,8 @@ class DataChoice:
     name: str = ""  # for display
     image: bool = False  # pixel columns with an image shape (the digits), or image files
     data_kind: str = "table"  # core.vocab.DATA_KINDS
+    image_size: int | None = None  # images: the longer side to decode to; None: from the data
+    image_color: str = "auto"
 
     @property
     def label(self) -> str:
