@@ -15,7 +15,7 @@ import yaml
 
 from core.errors import ConfigError
 from core.vocab import (
-    AUGMENTATIONS, DEVICES, EPOCH_METRICS, IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, ROLES, SCHEDULES, TASKS,
+    AUGMENTATIONS, DEVICES, EPOCH_METRICS, IMAGE_COLORS, INIT_WEIGHTS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, ROLES, SCHEDULES, TASKS,
     metric_base,
 )
 
@@ -80,6 +80,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class InitConfig:
+    """Where the model's weights start: fresh (seeded) unless `from_run` names a run to start from.
+
+    Fine-tuning a run on new data and resuming a stopped run both read this one section
+    (core.runs.warm_start, before fit). The new run keeps the parent's fitted preprocessing (a
+    table's scaling and encoding), so the weights meet inputs that mean what they meant."""
+
+    from_run: str | None = None  # the run id whose weights the model starts from
+    weights: str = "final"  # "final": the completed run's model; "checkpoint": a stopped run's last good weights
+    freeze: int = 0  # the first N layers with weights keep the parent's values (a norm goes with its layer)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -87,9 +100,10 @@ class RunConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     name: str | None = None
+    init: InitConfig = field(default_factory=InitConfig)
 
     def validate(self) -> "RunConfig":
-        d, o, s, t = self.data, self.optim, self.schedule, self.train
+        d, o, s, t, i = self.data, self.optim, self.schedule, self.train, self.init
         bad_device = device_problem(t.device)
         checks = [
             (bool(d.source), "data.source is empty"),
@@ -113,6 +127,12 @@ class RunConfig:
              f"image size must be a whole number of pixels from 8 to 512, got {d.image_size!r}"),
             (isinstance(t.augment, Mapping) and set(t.augment) <= set(AUGMENTATIONS),
              f"augmentations are {', '.join(AUGMENTATIONS)}; got {', '.join(map(str, t.augment)) if isinstance(t.augment, Mapping) else t.augment!r}"),
+            (i.from_run is None or (isinstance(i.from_run, str) and bool(i.from_run)),
+             f"init.from_run must be a run id, got {i.from_run!r}"),
+            (i.weights in INIT_WEIGHTS, f"init.weights must be one of {INIT_WEIGHTS}, got {i.weights!r}"),
+            (isinstance(i.freeze, int) and not isinstance(i.freeze, bool) and i.freeze >= 0,
+             f"init.freeze is a number of layers (0 or more), got {i.freeze!r}"),
+            (i.freeze == 0 or i.from_run is not None, "init.freeze needs init.from_run: only a parent's layers can stay frozen"),
         ]
         for ok, message in checks:
             if not ok:
@@ -135,6 +155,7 @@ class RunConfig:
                 schedule=_build(ScheduleConfig, raw.get("schedule") or {}),
                 train=_build(TrainConfig, raw.get("train") or {}),
                 name=raw.get("name"),
+                init=_build(InitConfig, raw.get("init") or {}),
             ).validate()
         except TypeError as exc:  # unknown or missing keys
             raise ConfigError(f"invalid run config: {exc}") from None
@@ -221,6 +242,6 @@ def config_diff(configs: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
 
 
 __all__ = [
-    "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "RunConfig",
+    "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "InitConfig", "RunConfig",
     "flatten", "config_diff", "device_problem",
 ]

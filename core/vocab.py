@@ -132,6 +132,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # plus "cuda:N", one GPU of several (config.device_problem)
 PRECISIONS = ("fp32", "bf16", "fp16")
+# which of a parent run's weights a new run starts from (RunConfig.init): its final model, or the last
+# good weights a stopped or failed run kept
+INIT_WEIGHTS = ("final", "checkpoint")
 
 # --- run statuses -----------------------------------------------------------------------------
 ACTIVE = ("queued", "running")
@@ -218,7 +221,7 @@ __all__ = [
     "DATA_KINDS", "IMAGE_COLORS", "AUGMENTATIONS", "check_data_kind",
     "ModelInfo", "MODEL_KINDS", "LINEAR_KINDS", "check_model_kind", "model_takes", "models_for_task",
     "suggested_models",
-    "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS", "ACTIVE", "TERMINAL", "STATUSES",
+    "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
     "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "SCORE_METRICS", "METRIC_DIRECTION", "METRIC_LABELS",
     "EPOCH_METRICS", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",
     "monitor_choices",

@@ -32,6 +32,7 @@ from core.models import build_model, count_parameters, output_size, resolve_para
 from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
 from core.runs.store import RunStore
+from core.runs.warm_start import apply_init, check_same_schema, load_parent
 from core.training.callbacks import Callback, CancelFit, NonFiniteLoss, StopCheck
 from core.training.augment import make_augment
 from core.training.device import device_label, is_oom, memory_mb, resolve_device
@@ -51,7 +52,9 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
     try:
         config = RunConfig.from_dict(store.get(run_id).config)
         given = run_dir / SPLIT_FILE
-        prepared = prepare_data(config, catalog, load_split(given) if given.is_file() else None)
+        parent = load_parent(store, config.init)
+        prepared = prepare_data(config, catalog, load_split(given) if given.is_file() else None,
+                                fitted=parent.trained.preprocessor if parent else None)
         store.update(run_id, task=prepared.schema.task, dataset=prepared.ref.name)
         model_params = resolve_params(config.model.kind, config.model.params)
         augment = make_augment(config.train.augment)
@@ -59,9 +62,14 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         model = build_model(config.model.kind, model_params, _n_features(prepared),
                             output_size(prepared.schema.task, prepared.schema.n_classes), prepared.schema.image_shape,
                             prepared.data_kind)
+        init_notes = []
+        if parent is not None:
+            check_same_schema(parent, prepared.schema, _n_features(prepared),
+                              output_size(prepared.schema.task, prepared.schema.n_classes))
+            init_notes = apply_init(model, parent, config.init.freeze)
         stop = should_stop or (lambda: "stopped by the user" if store.stop_requested(run_id) else None)
         logger = StoreLogger(store, run_id)
-        for message in prepared.warnings:
+        for message in [*init_notes, *prepared.warnings]:
             logger.events.append(message)
         if augment is not None and prepared.data_kind != "image":
             logger.events.append("augmentation is for image data: this table trains without it")

@@ -17,7 +17,8 @@ from core.config import RunConfig
 from core.data import Catalog, DatasetRef, Split
 from core.data.images.prepare import prepare_images
 from core.data.prepare_table import prepare_table
-from core.data.prepared import PreparedData, check_model_fits
+from core.data.prepared import FittedPreprocessor, PreparedData, check_model_fits
+from core.data.preprocess import Preprocessor
 from core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,21 @@ Preparer = Callable[[RunConfig, DatasetRef, "Split | None", Path], PreparedData]
 PREPARERS: dict[str, Preparer] = {"table": prepare_table, "image": prepare_images}
 
 
-def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None) -> PreparedData:
-    """Everything a run needs before training. `split` overrides the seeded split (cross-validation)."""
+def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None,
+                 fitted: FittedPreprocessor | None = None) -> PreparedData:
+    """Everything a run needs before training. `split` overrides the seeded split (cross-validation).
+
+    `fitted`: a parent run's preprocessor, kept instead of fitting a new one (fine-tuning a table; other
+    kinds of data fit their own, and core.runs.warm_start checks that the shapes agree)."""
     d = config.data
     ref = catalog.resolve(d.source)
     preparer = PREPARERS.get(ref.data_kind)
     if preparer is None:
         raise DataError(f"{ref.name} holds {ref.data_kind} data, which this version cannot train on yet")
-    prepared = preparer(config, ref, split, catalog.workspace)
+    if fitted is not None and ref.data_kind == "table" and isinstance(fitted, Preprocessor):
+        prepared = prepare_table(config, ref, split, catalog.workspace, fitted=fitted)
+    else:
+        prepared = preparer(config, ref, split, catalog.workspace)
     if d.content_hash and d.content_hash != ref.sha256:
         prepared.warnings.insert(0, f"the data file has changed since this config was written (hash "
                                     f"{ref.sha256[:12]} instead of {d.content_hash[:12]}): results will differ")
