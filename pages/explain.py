@@ -97,6 +97,9 @@ def shap_tab() -> None:
                    f"(largest gap {exp.max_additivity_error:.1e}).")
         for message in exp.warnings:
             st.warning(message)
+        if exp.data_kind == "image":
+            image_shap(exp)
+            return
         labels = exp.output_labels
         output = 0
         if len(labels) > 1:
@@ -125,6 +128,21 @@ def shap_tab() -> None:
         if exp.image_shape:
             ui.show(views.image_view(exp, position, output), "shap_image")
 
+def image_shap(exp) -> None:
+    """An image run: one picture at a time beside its SHAP map, for the class it was predicted as (by default)."""
+    labels = exp.output_labels
+    left, right = st.columns(2)
+    position = left.selectbox("Image", range(len(exp.rows)), key="explain_image_row",
+                              format_func=lambda i: ui.row_label(exp.rows[i], table))
+    output = 0
+    if len(labels) > 1:
+        predicted = int(np.argmax(exp.outputs[position]))
+        output = right.selectbox("Class", range(len(labels)), index=predicted, format_func=lambda k: labels[k],
+                                 key=f"explain_image_class_{position}",
+                                 help="First shown: the class the model predicts for this image.")
+    ui.show(views.image_view(exp, position, output), "shap_image")
+
+
 def lime_tab() -> None:
     row = st.selectbox("Row to explain with LIME", rows, key="explain_lime_row",
                        format_func=lambda r: ui.row_label(r, table))
@@ -151,6 +169,10 @@ def lime_tab() -> None:
             ui.show(views.image_view(shap_row, 0, k, found), "lime_image")
 
 def pdp_tab() -> None:
+    if ctx.data_kind == "image":
+        st.info("Partial dependence varies one column at a time: for images, read the SHAP and LIME maps instead.",
+                icon=":material/info:")
+        return
     left, right = st.columns(2)
     column = left.selectbox("Column", ctx.columns, key="explain_pdp_column")
     output = None

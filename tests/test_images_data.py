@@ -115,7 +115,8 @@ def test_catalog_sees_an_uploaded_zip_and_refuses_a_bad_one(tmp_path: Path):
     catalog = Catalog(tmp_path)
     data = class_zip(tmp_path / "u.zip").read_bytes()
     ref = catalog.add_upload("my pets.zip", data)
-    assert ref.data_kind == "image" and ref.target == "label" and "24 images in 2 classes" in ref.description
+    assert ref.data_kind == "image" and ref.target == "label" and ref.description == "uploaded as my_pets.zip"
+    assert "24 images in 2 classes" in catalog.resolve(str(tmp_path / "u.zip")).description
     assert [r.name for r in catalog.uploads()] == [ref.name]
     with pytest.raises(DataError, match="one class only"):
         catalog.add_upload("one.zip", class_zip(tmp_path / "one.zip", classes=1).read_bytes())

@@ -75,3 +75,13 @@ def test_serve_answers_an_uploaded_image(image_run):
     assert huge.status_code == 413
     text = client.post("/predict", json={"records": []})
     assert text.status_code == 422 and "send an image" in text.json()["detail"]
+
+
+def test_the_picture_and_its_maps_keep_one_aspect():
+    from core.explain.plots import image_maps
+
+    picture = np.zeros((12, 30, 3), dtype=np.uint8)  # wide: 30 x 12
+    fig = image_maps(picture, {"SHAP": np.zeros((12, 30)), "LIME": np.ones((12, 30))}, "logit", photo=True)
+    layout = fig.layout
+    assert layout.yaxis.scaleanchor == "x" and layout.yaxis2.scaleanchor == "x2" and layout.yaxis3.scaleanchor == "x3"
+    assert all(getattr(layout, f"yaxis{s}").scaleratio == 1 for s in ("", "2", "3"))

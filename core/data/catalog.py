@@ -216,7 +216,7 @@ def _image_ref(path: Path, kind: str = "file", name: str | None = None, descript
     sha, words, task = _image_cache[key]
     if not description:
         original = path.name.partition("_")[2] if path.parent.name == UPLOADS else ""
-        description = f"uploaded as {original}: {words}" if original else words
+        description = f"uploaded as {original}" if original else words  # as a table's: the label reads it
     return DatasetRef(name=name or path.name, path=path, kind=kind, sha256=sha, target=IMAGE_TARGET, task=task,
                       description=description, data_kind="image")
 

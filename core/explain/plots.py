@@ -207,8 +207,10 @@ def image_maps(image: np.ndarray, maps: dict[str, np.ndarray], space: str, photo
         fig.add_trace(go.Heatmap(z=z, colorscale="RdBu", reversescale=True, zmin=-bound, zmax=bound,
                                  showscale=i == len(titles),
                                  hovertemplate="row %{y}, col %{x}: %{z:+.3g}<extra></extra>"), row=1, col=i)
-    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    for col in range(1, len(titles) + 1):  # each panel square-pixelled on its own axes, so all line up
+        fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False,
+                         scaleanchor="x" if col == 1 else f"x{col}", scaleratio=1, constrain="domain", row=1, col=col)
     return _layout(fig, f"Pixel attributions ({space})", "", height=340)
 
 

@@ -29,7 +29,8 @@ def pick_rows(store: RunStore, ctx: RunContext, key: str = "explain_rows") -> li
     mode = st.radio("Rows to explain", ROW_MODES, horizontal=True, key=f"{key}_mode")
     n_test = len(ctx.split.test)
     if mode == ROW_MODES[0]:
-        n = st.number_input("How many", 1, max(n_test, 1), min(100, max(n_test, 1)), key=f"{key}_n")
+        first = 12 if ctx.data_kind == "image" else 100  # an image has thousands of inputs to explain
+        n = st.number_input("How many", 1, max(n_test, 1), min(first, max(n_test, 1)), key=f"{key}_n")
         return test_rows(store, ctx.run_id, int(n))
     if mode == ROW_MODES[1]:
         n = st.number_input("How many", 1, max(n_test, 1), min(20, max(n_test, 1)), key=f"{key}_wrong")
