@@ -21,6 +21,7 @@ from core.data.split import SPLIT_FILE, load_split
 from core.errors import WorkbenchError
 from core.evaluation import outputs_to_proba
 from core.explain.rows import completed
+from core.runs.content_hash import data_changed
 from core.runs.store import RunStore
 from core.runs.trained import TrainedModel
 from core.training.device import resolve_device
@@ -48,7 +49,7 @@ class RunContext:
         data = trained.config.data
         ref = catalog.resolve(data.source)
         warnings = []
-        if data.content_hash and data.content_hash != ref.sha256:
+        if data_changed(data.content_hash, ref):
             warnings.append(f"the data file of {record.name} has changed since training: explanations use the "
                             "current file")
         images = None

@@ -34,6 +34,7 @@ from core.export.image_onnx import check_image_parity, export_image_onnx, held_o
 from core.export.architecture import describe_layers
 from core.export.model_card import render_model_card
 from core.export.onnx_export import check_parity, export_onnx
+from core.runs.content_hash import data_changed
 from core.runs.store import RunRecord, RunStore
 from core.runs.trained import TrainedModel
 
@@ -173,7 +174,7 @@ def load_trained(store: RunStore, source: str | Path) -> tuple[TrainedModel, str
 def held_out_rows(catalog: Catalog, run_dir: Path, config: RunConfig) -> pd.DataFrame | None:
     """The run's test rows with their original columns; None when the data is gone or has changed."""
     ref = catalog.resolve(config.data.source)
-    if config.data.content_hash and config.data.content_hash != ref.sha256:
+    if data_changed(config.data.content_hash, ref):
         return None
     frame = drop_missing_target(load_dataset(ref), config.data.target).reset_index(drop=True)
     return frame.iloc[load_split(run_dir / SPLIT_FILE).test].reset_index(drop=True)

@@ -29,6 +29,7 @@ from core.errors import WorkbenchError
 from core.evaluation import compute_metrics, outputs_to_proba
 from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
 from core.models import build_model, count_parameters, output_size, resolve_params
+from core.runs.content_hash import pin_content_hash
 from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
 from core.runs.store import RunStore
@@ -50,12 +51,16 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
     trainer: Trainer | None = None
     prepared: PreparedData | None = None
     try:
-        config = RunConfig.from_dict(store.get(run_id).config)
+        record = store.get(run_id)
         given = run_dir / SPLIT_FILE
+        config = RunConfig.from_dict(record.config)
         parent = load_parent(store, config.init)
         prepared = prepare_data(config, catalog, load_split(given) if given.is_file() else None,
                                 fitted=parent.trained.preprocessor if parent else None)
-        store.update(run_id, task=prepared.schema.task, dataset=prepared.ref.name)
+        # pinned when it was recorded; again here in case the file changed while the run was queued
+        pinned = pin_content_hash(config, prepared.ref)
+        config = pinned.config
+        store.update(run_id, task=prepared.schema.task, dataset=prepared.ref.name, config=config.to_dict())
         model_params = resolve_params(config.model.kind, config.model.params)
         augment = make_augment(config.train.augment)
         torch.manual_seed(config.train.seed)  # the initial weights are part of "same seed, same result"
@@ -69,8 +74,8 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
             init_notes = apply_init(model, parent, config.init.freeze)
         stop = should_stop or (lambda: "stopped by the user" if store.stop_requested(run_id) else None)
         logger = StoreLogger(store, run_id)
-        for message in [*init_notes, *prepared.warnings]:
-            logger.events.append(message)
+        # what was said when the run was recorded (the data has changed), then its start and its data checks
+        logger.events.extend([*record.summary.get("events", []), *pinned.events, *init_notes, *prepared.warnings])
         if augment is not None and prepared.data_kind != "image":
             logger.events.append("augmentation is for image data: this table trains without it")
             augment = None

@@ -23,6 +23,7 @@ import torch
 from core.config import RunConfig
 from core.data import Catalog, Split
 from core.runs import recovery
+from core.runs.content_hash import pin_content_hash
 from core.runs.queue import in_queue_order, queue_name, queue_of
 from core.runs.store import RunStore
 
@@ -64,12 +65,13 @@ class RunManager:
         it is in the run's folder before the run is queued."""
         config.validate()
         ref = self.catalog.resolve(config.data.source)
-        if config.data.content_hash is None:
-            config = config.evolve(data={"content_hash": ref.sha256})
+        pinned = pin_content_hash(config, ref)
+        config = pinned.config
         run_id = self.store.create_run(config.to_dict(), name=name or config.name, task=config.data.task,
                                        model=config.model.kind, dataset=ref.name, parent_id=parent_id, tags=tags,
                                        split=split, owner_pid=os.getpid(),
-                                       queue_device=queue_of(config, _gpu_count(), _has_mps()))
+                                       queue_device=queue_of(config, _gpu_count(), _has_mps()),
+                                       summary=pinned.run_summary())
         self._wake.set()
         return run_id
 

@@ -34,8 +34,7 @@ def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None
 
     `fitted`: a parent run's preprocessor, kept instead of fitting a new one (fine-tuning a table; other
     kinds of data fit their own, and core.runs.warm_start checks that the shapes agree)."""
-    d = config.data
-    ref = catalog.resolve(d.source)
+    ref = catalog.resolve(config.data.source)
     preparer = PREPARERS.get(ref.data_kind)
     if preparer is None:
         raise DataError(f"{ref.name} holds {ref.data_kind} data, which this version cannot train on yet")
@@ -43,9 +42,7 @@ def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None
         prepared = prepare_table(config, ref, split, catalog.workspace, fitted=fitted)
     else:
         prepared = preparer(config, ref, split, catalog.workspace)
-    if d.content_hash and d.content_hash != ref.sha256:
-        prepared.warnings.insert(0, f"the data file has changed since this config was written (hash "
-                                    f"{ref.sha256[:12]} instead of {d.content_hash[:12]}): results will differ")
+    # whether the file is still the one the config names is the caller's to tell (core.runs.content_hash)
     return prepared
 
 

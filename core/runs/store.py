@@ -199,7 +199,7 @@ class RunStore:
                    model: str | None = None, dataset: str | None = None, parent_id: str | None = None,
                    status: str = "queued", tags: Iterable[str] = (), pid: int | None = None,
                    owner_pid: int | None = None, queue_device: str | None = None,
-                   split: Split | None = None) -> str:
+                   split: Split | None = None, summary: Mapping[str, Any] | None = None) -> str:
         """Record a new run. `pid` (who trains it) or `owner_pid` (whose queue holds it) are written in
         the same transaction, so start-up recovery never mistakes a new run for an orphan.
 
@@ -212,9 +212,10 @@ class RunStore:
             name = name or self._default_name(con, model, dataset)
             con.execute(
                 "INSERT INTO runs (run_id, name, status, task, model, dataset, config_json, parent_id,"
-                " tags_json, created_at, pid, owner_pid, queue_device) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " tags_json, created_at, pid, owner_pid, queue_device, summary_json)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, name, status, task, model, dataset, json.dumps(config), parent_id,
-                 json.dumps(list(tags)), time.time(), pid, owner_pid, queue_device),
+                 json.dumps(list(tags)), time.time(), pid, owner_pid, queue_device, json.dumps(dict(summary or {}))),
             )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id

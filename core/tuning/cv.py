@@ -30,6 +30,7 @@ from core.data.columns import as_labels
 from core.data.split import FOLDS_FILE, hold_out, save_folds
 from core.errors import ConfigError, DataError, RunNotFound
 from core.numbers import finite_or_none
+from core.runs.content_hash import pin_content_hash
 from core.runs.prepare import prepare_data
 from core.runs.service import RunService
 from core.runs.store import RunRecord, RunStore
@@ -104,11 +105,12 @@ def plan_cv(store: RunStore, catalog: Catalog, config: RunConfig, k: int) -> CvP
     task = prepared.schema.task
     folds = cv_splits(prepared.frame[config.data.target].to_numpy(), task, k, config.data.val_fraction,
                       config.train.seed)
-    config = config.evolve(data={"content_hash": prepared.ref.sha256})
+    pinned = pin_content_hash(config, prepared.ref)  # the folds' runs are pinned with it, and say nothing more
+    config = pinned.config
     # pid: another process's start-up check sees a live owner and leaves the parent alone
     parent_id = store.create_run(config.to_dict(), name=config.name, task=task, model=config.model.kind,
-                                 dataset=prepared.ref.name, status="running", tags=(CV_TAG,), pid=os.getpid())
-    store.update(parent_id, summary={"cv_folds": k})
+                                 dataset=prepared.ref.name, status="running", tags=(CV_TAG,), pid=os.getpid(),
+                                 summary=pinned.run_summary(cv_folds=k))
     store.set_status(parent_id, "running")
     save_folds(folds, store.run_dir(parent_id) / FOLDS_FILE)
     return CvPlan(parent_id, config, folds, task)

@@ -64,6 +64,9 @@ def write_summary(service: RunService, parent_id: str, spec: StudySpec, study: o
     trials = study_trials(service, parent_id, study)
     summary = {"study": spec.to_dict(), "trials": trial_counts(trials), "best": best,
                "metrics": best["metrics"] if best else {}}  # the best trial's metrics, so run tables show them
+    events = service.store.get(parent_id).summary.get("events")
+    if events:  # what the study said when it was created (its data had changed) stays with it
+        summary["events"] = events
     service.store.update(parent_id, summary=summary)
     return summary
 

@@ -13,6 +13,7 @@ import optuna
 
 from core.config import RunConfig
 from core.errors import ConfigError, WorkbenchError
+from core.runs.content_hash import pin_content_hash
 from core.runs.prepare import prepare_data
 from core.runs.service import RunService
 from core.runs.store import RunRecord
@@ -87,7 +88,8 @@ def create_study(service: RunService, base: RunConfig, space: Sequence[SearchPar
         raise ConfigError(f"a {task} search can optimise {', '.join(metric_choices(task))}; not '{metric}'")
     space = check_space(base, space)
     name = _unique_name(service, (name or "").strip() or f"tune-{base.model.kind}-{prepared.ref.name}")
-    base = base.evolve(data={"content_hash": prepared.ref.sha256}, name=None)
+    pinned = pin_content_hash(base, prepared.ref)  # the trials are pinned with it, and say nothing more
+    base = pinned.config.evolve(name=None)
     spec = StudySpec(name=name, metric=metric, direction="maximize" if metric_direction(metric) == "max"
                      else "minimize", n_trials=int(n_trials), space=tuple(space), task=task,
                      seed=base.train.seed, pruning=pruning)
@@ -95,9 +97,9 @@ def create_study(service: RunService, base: RunConfig, space: Sequence[SearchPar
                                 direction=spec.direction)
     # pid: another process's start-up check sees a live owner and leaves the study alone
     parent_id = service.store.create_run(base.to_dict(), name=name, task=task, model=base.model.kind,
-                                        dataset=prepared.ref.name, status="running", tags=(STUDY_TAG, name),
-                                        pid=os.getpid())
-    service.store.update(parent_id, summary={"study": spec.to_dict(), "trials": trial_counts([])})
+                                         dataset=prepared.ref.name, status="running", tags=(STUDY_TAG, name),
+                                         pid=os.getpid(),
+                                         summary=pinned.run_summary(study=spec.to_dict(), trials=trial_counts([])))
     service.store.set_status(parent_id, "running")
     study.set_user_attr("parent_id", parent_id)
     return parent_id

@@ -12,6 +12,7 @@ from typing import Any
 from core.config import DataConfig, RunConfig, device_problem
 from core.engine import Engine
 from core.errors import ConfigError
+from core.runs.content_hash import pin_content_hash
 from core.runs.execute import execute_run
 from core.training.augment import resolve_augment
 from core.training.callbacks import Callback, TrainerView
@@ -162,16 +163,15 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     resolve_augment(config.train.augment)  # a wrong strength is bad input, not a failed run
     ref = engine.catalog.resolve(config.data.source)  # a missing file is bad input, not a failed run
-    if config.data.content_hash and config.data.content_hash != ref.sha256:
-        print(f"workbench: warning: {ref.name} has changed since this config was written "
-              f"(hash {ref.sha256[:12]}, config says {config.data.content_hash[:12]}); results will differ",
-              file=sys.stderr)
-    config = config.evolve(data={"content_hash": ref.sha256})
+    pinned = pin_content_hash(config, ref)
+    if pinned.warning:  # said here at once, and kept with the run (its CV parent) among its events
+        print(f"workbench: warning: {pinned.warning}", file=sys.stderr)
     resolve_device(config.train.device)  # a GPU this machine lacks is bad input, not a failed run
     if args.cv is not None:
-        return _run_cv(args, engine, config)
-    run_id = engine.store.create_run(config.to_dict(), name=config.name, task=config.data.task,
-                                     model=config.model.kind, dataset=ref.name, pid=os.getpid())
+        return _run_cv(args, engine, config)  # the CV parent pins the config itself, and keeps the warning
+    run_id = engine.store.create_run(pinned.config.to_dict(), name=config.name, task=config.data.task,
+                                     model=config.model.kind, dataset=ref.name, pid=os.getpid(),
+                                     summary=pinned.run_summary())
     stops: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _f: stops.append(f"stopped by {signal.Signals(signum).name}"))
