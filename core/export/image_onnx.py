@@ -24,6 +24,7 @@ from core.data.images.dataset import DecodeOptions, load_images
 from core.data.split import SPLIT_FILE, load_split
 from core.errors import WorkbenchError
 from core.export.onnx_export import ML_OPSET, OPSET, PARITY_TOLERANCE, _LOGITS, _postprocessing
+from core.runs.content_hash import data_changed
 from core.runs.trained import TrainedModel
 
 IMAGE_INPUT = "image"
@@ -60,7 +61,7 @@ def held_out_images(catalog: Catalog, run_dir: Path, trained: TrainedModel) -> n
     """The run's held-out test images, decoded as for training; None when the data is gone or has changed."""
     data = trained.config.data
     ref = catalog.resolve(data.source)
-    if data.content_hash and data.content_hash != ref.sha256:
+    if data_changed(data.content_hash, ref):
         return None
     ds = load_images(ref.path, ref.sha256, DecodeOptions(data.image_size, data.image_color), catalog.workspace,
                      ref.name)
