@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"core.runs"},
     {"core.explain", "core.tuning"},
     {"core.export"},  # a bundle's model card carries the run's explanation
+    {"core.lifecycle"},  # optimises runs and their ONNX export, monitors what the server predicts
     {"core.engine"},
 ]
 
