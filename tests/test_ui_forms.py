@@ -6,7 +6,7 @@ from dataclasses import MISSING, fields
 
 import pytest
 
-from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig, TrainConfig
+from core.config import DataConfig, ModelConfig, RunConfig
 from core.errors import ConfigError
 from core.models import model_spec, resolve_params
 from workbench.cli import build_parser
@@ -100,13 +100,16 @@ def test_cli_command_turns_early_stopping_off_and_skips_defaults() -> None:
 
 # Settings the Train form leaves at RunConfig's default (they are in the YAML and the CLI's --config).
 NOT_ON_THE_FORM = {("data", "content_hash"), ("data", "val_fraction"), ("data", "test_fraction"),
-                   ("train", "drop_last")}
+                   ("train", "drop_last"),
+                   # a run that starts from another's weights is made from that run, not on the Train form
+                   ("init", "from_run"), ("init", "weights"), ("init", "freeze")}
 
 
 def test_form_defaults_are_runconfigs_defaults() -> None:
     """Every setting the form exposes starts at the dataclass default (None shown as the form's word for it)."""
-    sections = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
-                "train": TrainConfig}
+    sections = {"data": DataConfig, **{f.name: f.default_factory for f in fields(RunConfig)
+                                       if f.default_factory is not MISSING}}  # every section, a new one too
+    assert {"model", "optim", "schedule", "train"} <= set(sections)
     exposed = {where: key for key, where in FORM_FIELDS.items()}
     for section, kind in sections.items():
         for f in fields(kind):
