@@ -7,8 +7,9 @@ the endpoint's annotation at runtime, and it names a model built inside create_a
 """
 import logging
 import math
+import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Iterable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,40 @@ log = logging.getLogger(__name__)
 
 MAX_RECORDS = 10_000
 MAX_ERRORS_SHOWN = 20
+
+
+class PredictionSink(Protocol):
+    """Where a server records what it predicted and the labels sent back (core.lifecycle.recorder's
+    PredictionLog); without one nothing is recorded and /feedback says so."""
+
+    def record(self, inputs: Sequence[dict[str, Any]], predictions: Sequence[Any],
+               probabilities: Sequence[dict[str, float]] | None, latency_ms: float) -> list[int]: ...
+
+    def add_feedback(self, labels: Iterable[tuple[int, Any]]) -> tuple[int, list[int]]: ...
+
+
+class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int = Field(description="a prediction's id, as /predict returned it")
+    label: str | float | int | bool = Field(description="the true class (or value) for that prediction")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    feedback: list[FeedbackItem] = Field(max_length=MAX_RECORDS)
+
+
+NOT_RECORDING = {"detail": "this server does not record predictions (it was started with --no-record or "
+                           "WORKBENCH_MONITOR=0), so there is nothing to attach labels to"}
+
+
+def add_feedback_route(app: FastAPI, sink: PredictionSink | None) -> None:
+    @app.post("/feedback")
+    def feedback(payload: FeedbackRequest) -> Any:
+        if sink is None:
+            return JSONResponse(status_code=409, content=NOT_RECORDING)
+        stored, unknown = sink.add_feedback((item.id, _as_label(item.label)) for item in payload.feedback)
+        return {"stored": stored, "unknown_ids": unknown[:100]}
 
 
 def _as_label(value: Any) -> Any:
@@ -59,8 +94,10 @@ def record_model(trained: TrainedModel) -> type[BaseModel]:
 
 
 def create_app(source: str | Path | TrainedModel, *, hosts: frozenset[str] = LOCAL_HOSTS,
-               max_body_bytes: int = MAX_BODY_BYTES, max_records: int = MAX_RECORDS, label: str = "") -> FastAPI:
-    """The app for a bundle folder, a run folder, or a loaded model."""
+               max_body_bytes: int = MAX_BODY_BYTES, max_records: int = MAX_RECORDS, label: str = "",
+               sink: PredictionSink | None = None) -> FastAPI:
+    """The app for a bundle folder, a run folder, or a loaded model. `sink` records each prediction
+    (and takes POST /feedback); the response then carries each prediction's id."""
     trained = source if isinstance(source, TrainedModel) else TrainedModel.load(source)
     if trained.data_kind == "image":  # an uploaded file, not rows of columns
         return create_image_app(trained, hosts=hosts, label=label)
@@ -91,20 +128,27 @@ def create_app(source: str | Path | TrainedModel, *, hosts: frozenset[str] = LOC
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "model": name, "kind": trained.meta["kind"], "task": schema.task,
-                "target": schema.target, "columns": columns, "classes": classes or None}
+                "target": schema.target, "columns": columns, "classes": classes or None,
+                "recording": sink is not None}
 
     @app.post("/predict")
     def predict(payload: PredictRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         rows = [r.model_dump(by_alias=True) for r in payload.records]
         frame = pd.DataFrame({col: pd.Series([r[col] for r in rows], dtype="float64" if col in numeric else object)
                               for col in columns})
+        started = time.perf_counter()
         result = trained.predict_frame(frame) if rows else pd.DataFrame({"prediction": []})
         response: dict[str, Any] = {"task": schema.task, "predictions": _plain(result["prediction"])}
         if classes:
             proba = result[[f"proba_{c}" for c in classes]].to_numpy(dtype=np.float64) if rows else np.zeros((0, 0))
             response["classes"] = classes
             response["probabilities"] = [dict(zip(classes, map(float, p))) for p in proba]
+        if sink is not None and rows:
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            response["ids"] = sink.record(rows, response["predictions"], response.get("probabilities"), latency_ms)
         return response
+
+    add_feedback_route(app, sink)
 
     app.add_middleware(RequestGuard, hosts=hosts, max_body_bytes=max_body_bytes)
     return app
