@@ -16,7 +16,7 @@ import yaml
 from core.errors import ConfigError
 from core.vocab import (
     AUGMENTATIONS, DEVICES, EPOCH_METRICS, IMAGE_COLORS, INIT_WEIGHTS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, ROLES, SCHEDULES, TASKS,
-    metric_base,
+    metric_base, suggested_models,
 )
 
 # no leading zeros: "cuda:01" and "cuda:1" would otherwise be two queues for one GPU
@@ -93,6 +93,52 @@ class InitConfig:
 
 
 @dataclass(frozen=True)
+class SequenceConfig:
+    """How a table becomes sequences. With a numeric target each example is a window of `window` rows
+    and the target `horizon` steps after its last row (a forecast); with a class target each example is
+    one whole sequence: a row of step columns (wide), or the rows of one `series_id` (long)."""
+    time_column: str | None = None  # parsed and sorted by; gaps and duplicates are reported
+    series_id: str | None = None  # long format: the column that names each series (or sequence)
+    inputs: tuple[str, ...] = ()  # value columns the model reads; empty: every numeric one (target too)
+    window: int | None = None  # steps per example; None: 24 for a forecast, the longest sequence to classify
+    stride: int = 1  # steps between the starts of two windows
+    horizon: int = 1  # how many steps after the window's last row the forecast target lies
+    seasonal_period: int | None = None  # the seasonal-naive baseline's period in steps; None: from the spacing
+
+    def __post_init__(self) -> None:  # YAML hands over lists; the config stays hashable
+        object.__setattr__(self, "inputs", tuple(str(c) for c in (self.inputs or ())))
+
+    def problems(self, target: str) -> list[str]:
+        """What is wrong with these settings, in words; [] when they are fine."""
+        out = []
+        for name, value, low in (("window", self.window, 1), ("stride", self.stride, 1), ("horizon", self.horizon, 1)):
+            if name == "window" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                out.append(f"sequence {name} must be a whole number >= {low}, got {value!r}")
+        if self.seasonal_period is not None and (isinstance(self.seasonal_period, bool)
+                                                 or not isinstance(self.seasonal_period, int)
+                                                 or self.seasonal_period < 1):
+            out.append(f"sequence seasonal_period must be a whole number >= 1 or empty, got {self.seasonal_period!r}")
+        if isinstance(self.window, int) and self.window > MAX_WINDOW:
+            out.append(f"sequence window must be at most {MAX_WINDOW} steps, got {self.window}")
+        named = [c for c in (self.time_column, self.series_id) if c]
+        if len(set(named)) < len(named):
+            out.append("the time column and the series id must be two different columns")
+        if target in named:
+            out.append(f"the target '{target}' cannot also be the time column or the series id")
+        clash = [c for c in self.inputs if c in named]
+        if clash:
+            out.append(f"input column '{clash[0]}' is the time column or the series id; leave it out of the inputs")
+        if len(set(self.inputs)) < len(self.inputs):
+            out.append("an input column is named twice")
+        return out
+
+
+MAX_WINDOW = 10_000
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -101,6 +147,12 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     name: str | None = None
     init: InitConfig = field(default_factory=InitConfig)
+    sequence: SequenceConfig | None = None  # None: a table (or image) run, one example per row
+
+    @property
+    def data_kind(self) -> str:
+        """'sequence' when the run reads sequences; tables and images are told apart by their dataset."""
+        return "sequence" if self.sequence is not None else "table"
 
     def validate(self) -> "RunConfig":
         d, o, s, t, i = self.data, self.optim, self.schedule, self.train, self.init
@@ -137,6 +189,17 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        if self.sequence is not None:
+            problems = self.sequence.problems(d.target)
+            if problems:
+                raise ConfigError(problems[0])
+        kind_takes = MODEL_KINDS[self.model.kind].data_kinds
+        if self.data_kind == "sequence" and "sequence" not in kind_takes:
+            raise ConfigError(f"{MODEL_KINDS[self.model.kind].label} does not read sequences; "
+                              f"use {suggested_models('regression', 'sequence')}")
+        if self.data_kind != "sequence" and kind_takes == ("sequence",):
+            raise ConfigError(f"{MODEL_KINDS[self.model.kind].label} reads sequences: give the sequence settings "
+                              "(a time column or series id, the window) or pick another model")
         return self
 
     # --- plain data round trip -------------------------------------------------
@@ -156,6 +219,7 @@ class RunConfig:
                 train=_build(TrainConfig, raw.get("train") or {}),
                 name=raw.get("name"),
                 init=_build(InitConfig, raw.get("init") or {}),
+                sequence=_build(SequenceConfig, raw["sequence"]) if raw.get("sequence") is not None else None,
             ).validate()
         except TypeError as exc:  # unknown or missing keys
             raise ConfigError(f"invalid run config: {exc}") from None
@@ -186,6 +250,8 @@ class RunConfig:
         changes: dict[str, Any] = {}
         for key, value in sections.items():
             current = getattr(self, key)
+            if key == "sequence" and current is None and isinstance(value, Mapping):
+                current = SequenceConfig()
             if is_dataclass(current) and isinstance(value, Mapping):
                 changes[key] = replace(current, **value)
             else:
@@ -242,6 +308,7 @@ def config_diff(configs: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
 
 
 __all__ = [
-    "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "InitConfig", "RunConfig",
+    "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "InitConfig", "SequenceConfig",
+    "RunConfig",
     "flatten", "config_diff", "device_problem",
 ]

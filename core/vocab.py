@@ -34,6 +34,8 @@ def is_classification(task: str | None) -> bool:
 # sequences. A table whose columns are an image's pixels (the digits sample) stays a table that
 # image models can read as well (`model_takes`).
 DATA_KINDS = ("table", "image", "sequence")
+# A sequence run reads a table as windows or whole sequences (RunConfig.sequence). Forecasting is no
+# task of its own: it is regression on sequence data, judged by FORECAST_METRICS beside baselines.
 
 
 IMAGE_COLORS = ("auto", "grayscale", "rgb")  # how images are decoded; auto: grayscale when all are grey
@@ -97,8 +99,41 @@ MODEL_KINDS: dict[str, ModelInfo] = {
         description=("A deeper CNN whose blocks add their input back to their output, so that many layers "
                      "still train well: stronger on photos, slower than the CNN."),
     ),
+    "rnn": ModelInfo(
+        kind="rnn",
+        label="Recurrent network (RNN)",
+        tasks=("regression", "binary", "multiclass"),
+        data_kinds=("sequence",),
+        description="Reads a sequence step by step, carrying a memory of what came before: "
+                    "h_t = tanh(W_hh h_(t-1) + W_xh x_t + b).",
+    ),
+    "lstm": ModelInfo(
+        kind="lstm",
+        label="LSTM",
+        tasks=("regression", "binary", "multiclass"),
+        data_kinds=("sequence",),
+        description="A recurrent network with gates that decide what to remember and forget, "
+                    "so it can use steps far back in the window.",
+    ),
+    "gru": ModelInfo(
+        kind="gru",
+        label="GRU",
+        tasks=("regression", "binary", "multiclass"),
+        data_kinds=("sequence",),
+        description="A lighter gated recurrent network: often as good as an LSTM, and faster.",
+    ),
+    "cnn1d": ModelInfo(
+        kind="cnn1d",
+        label="1D convolutional network",
+        tasks=("regression", "binary", "multiclass"),
+        data_kinds=("sequence",),
+        description="Small filters slid along time find local patterns (a rise, a spike, a cycle) "
+                    "anywhere in the window.",
+    ),
 }
 LINEAR_KINDS = ("linear", "logistic")  # one weight per input: exact SHAP, no hidden layers
+RECURRENT_KINDS = ("rnn", "lstm", "gru")
+SEQUENCE_KINDS = (*RECURRENT_KINDS, "cnn1d")
 
 
 def check_model_kind(kind: object) -> str:
@@ -122,8 +157,10 @@ def models_for_task(task: str | None, data_kind: str = "table", has_image_shape:
             if (task is None or task in info.tasks) and model_takes(kind, data_kind, has_image_shape)]
 
 
-def suggested_models(task: str) -> str:
+def suggested_models(task: str, data_kind: str = "table") -> str:
     """Words for 'which kinds can do this task' in a message."""
+    if data_kind == "sequence":
+        return "lstm, gru, rnn or cnn1d"
     return "logistic or mlp" if is_classification(task) else "linear or mlp"
 
 
@@ -146,6 +183,9 @@ CLASSIFICATION_METRICS = (
     "accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss",
 )
 REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+# A forecast (regression on sequence data) adds the scale-free errors that forecasters compare by:
+# sMAPE in percent (0..200) and MASE (below 1: better than the seasonal-naive forecast on the train part).
+FORECAST_METRICS = ("mae", "rmse", "smape", "mase")
 # Scores on a 0..1-ish scale where higher is better: they share one bar chart's axis.
 SCORE_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "r2")
 
@@ -162,16 +202,21 @@ METRIC_DIRECTION: dict[str, str] = {
     "rmse": "min",
     "mae": "min",
     "r2": "max",
+    "smape": "min",
+    "mase": "min",
 }
 
 METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "F1 (macro)",
                  "roc_auc": "ROC AUC", "precision_macro": "precision (macro)", "recall_macro": "recall (macro)",
-                 "log_loss": "log loss", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mse": "MSE", "loss": "loss"}
+                 "log_loss": "log loss", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mse": "MSE", "loss": "loss",
+                 "smape": "sMAPE (%)", "mase": "MASE"}
 
 
-def metrics_for_task(task: str) -> tuple[str, ...]:
+def metrics_for_task(task: str, data_kind: str = "table") -> tuple[str, ...]:
     """The test metrics a finished run of `task` reports (core.evaluation computes them)."""
-    return REGRESSION_METRICS if check_task(task) == "regression" else CLASSIFICATION_METRICS
+    if check_task(task) == "regression":
+        return (*REGRESSION_METRICS, "smape", "mase") if data_kind == "sequence" else REGRESSION_METRICS
+    return CLASSIFICATION_METRICS
 
 
 def primary_metric(task: str) -> str:
@@ -219,10 +264,11 @@ def metric_label(name: str) -> str:
 __all__ = [
     "TASKS", "CLASSIFICATION_TASKS", "ROLES", "check_task", "is_classification",
     "DATA_KINDS", "IMAGE_COLORS", "AUGMENTATIONS", "check_data_kind",
-    "ModelInfo", "MODEL_KINDS", "LINEAR_KINDS", "check_model_kind", "model_takes", "models_for_task",
+    "ModelInfo", "MODEL_KINDS", "LINEAR_KINDS", "RECURRENT_KINDS", "SEQUENCE_KINDS", "check_model_kind", "model_takes",
+    "models_for_task",
     "suggested_models",
     "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
-    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "SCORE_METRICS", "METRIC_DIRECTION", "METRIC_LABELS",
+    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "FORECAST_METRICS", "SCORE_METRICS", "METRIC_DIRECTION", "METRIC_LABELS",
     "EPOCH_METRICS", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",
     "monitor_choices",
     "metric_label",

@@ -9,6 +9,7 @@ from core.errors import WorkbenchError
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds
 from workbench.ui import image_data
+from workbench.ui import sequences as seq_ui
 from workbench.ui import state as ui_state
 from workbench.ui.common import md_escape, page_link
 
@@ -119,9 +120,18 @@ with predict:
         st.caption("Defaults come from the data: identifiers, constant columns and free text start as ignore. "
                    + (f"You changed {len(overrides)} role(s)." if overrides else ""))
 
+    sequence = None
+    if ref.data_kind == "table" and not ref.image_shape:
+        st.markdown("**Sequences**: read the rows as a time series to forecast, or as sequences to classify.")
+        kept = choice.sequence if same_data and choice.target == target else ref.sequence
+        seq = seq_ui.sequence_settings(f"data_seq::{ref.name}::{target}", df, target, task, kept)
+        if seq is not None:
+            seq_ui.show_preview(df, target, task, seq)
+            sequence = seq_ui.settings_dict(seq)
+
 ui_state.set_choice(st.session_state, ui_state.DataChoice(
     source=ref.source, target=target, task=task, roles=overrides, name=ref.name, image=bool(ref.image_shape),
-    data_kind=ref.data_kind))
+    data_kind="sequence" if sequence is not None else ref.data_kind, sequence=sequence))
 
 # --- look at it -----------------------------------------------------------------------------
 with look:
@@ -175,6 +185,8 @@ with look:
 with checks_box:
     st.subheader("4. Data checks")
     found = run_checks(df, target, task, image_shape=ref.image_shape)
+    if sequence is not None:  # the time column and the series id order and group the rows: no inputs to check
+        found = [c for c in found if c.column not in (sequence.get("time_column"), sequence.get("series_id"))]
     if not found:
         st.success("No problems found: the data is ready to train on.", icon=":material/check_circle:")
     shows = {"error": (st.error, ":material/error:"), "warning": (st.warning, ":material/warning:"),

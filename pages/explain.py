@@ -14,6 +14,7 @@ from core.explain.shap_values import EXPLAINERS
 from core.vocab import is_classification
 from workbench.engine import get_engine
 from workbench.ui import explain_views as ui
+from workbench.ui import sequences as seq_ui
 from workbench.ui.common import page_link, user_errors
 
 engine = get_engine()
@@ -46,6 +47,9 @@ by_id = {r.run_id: r for r in runs}
 run = by_id[st.selectbox("Run", list(by_id), index=ui.default_run_index(runs, st.session_state),
                          format_func=lambda i: ui.run_label(by_id[i]), key="explain_run")]
 workspace = str(store.workspace)
+if run.config.get("sequence") is not None:  # a sequence model: attribution over its window's steps and columns
+    seq_ui.show_explanation(store, engine.catalog, run)
+    st.stop()
 try:
     ctx = load_context(workspace, run.run_id)
 except WorkbenchError as exc:

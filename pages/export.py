@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from core.export import bundle_name, bundle_zip, example_record, onnx_bytes, why_not_exportable
+from core.export import bundle_name, bundle_zip, example_record, example_window, onnx_bytes, why_not_exportable
 from core.export.model_card import render_model_card
 from core.runs.compare import run_metric
 from core.runs.store import RunRecord
@@ -75,30 +75,36 @@ workspace = str(store.workspace)
 
 with user_errors():
     trained = _trained(workspace, run_id)
+    sequence = trained.meta.get("data_kind") == "sequence"  # windows of rows: a bundle, no ONNX graph
     left, middle, right = st.columns(3)
     with left:
         st.subheader("Bundle")
-        with_onnx = st.session_state.get("export_with_onnx", True)
+        with_onnx = st.session_state.get("export_with_onnx", True) and not sequence
         file_name, data, manifest = _bundle(workspace, run_id, with_onnx)
         st.download_button("Download bundle (.zip)", data, file_name=file_name, mime="application/zip",
                            icon=":material/folder_zip:", type="primary", on_click="ignore", key="dl_bundle")
-        st.checkbox("Include model.onnx", value=True, key="export_with_onnx",
-                    help="Adds model.onnx with the preprocessing inside; checked against torch.")
+        if not sequence:
+            st.checkbox("Include model.onnx", value=True, key="export_with_onnx",
+                        help="Adds model.onnx with the preprocessing inside; checked against torch.")
         st.caption("Weights (safetensors), preprocessor (JSON), config, metrics, model card and `predict.py`, "
                    "which needs only torch, safetensors and pandas.")
     with middle:
         st.subheader("ONNX")
-        st.download_button("Download model.onnx", lambda: _onnx(workspace, run_id),
-                           file_name=f"{bundle_name(run)}.onnx", mime="application/octet-stream",
-                           icon=":material/download:", on_click="ignore", key="dl_onnx")
-        st.caption("One input per column (numbers as double, categories as strings), preprocessing inside. "
-                   "Outputs logits and probabilities, or the prediction.")
-        check = manifest.get("onnx_check") or {}
-        if check.get("checked"):
-            st.caption(f":material/check_circle: Matches torch on {check['rows']} test rows "
-                       f"(largest difference {check['max_abs_diff']:.1e}).")
-        elif check:
-            st.caption(f"Not checked: {check.get('reason')}.")
+        if sequence:
+            st.caption("A sequence model leaves as the bundle: its `predict.py` and the server sort the rows by "
+                       "time and cut the windows, which no ONNX graph does.")
+        else:
+            st.download_button("Download model.onnx", lambda: _onnx(workspace, run_id),
+                               file_name=f"{bundle_name(run)}.onnx", mime="application/octet-stream",
+                               icon=":material/download:", on_click="ignore", key="dl_onnx")
+            st.caption("One input per column (numbers as double, categories as strings), preprocessing inside. "
+                       "Outputs logits and probabilities, or the prediction.")
+            check = manifest.get("onnx_check") or {}
+            if check.get("checked"):
+                st.caption(f":material/check_circle: Matches torch on {check['rows']} test rows "
+                           f"(largest difference {check['max_abs_diff']:.1e}).")
+            elif check:
+                st.caption(f"Not checked: {check.get('reason')}.")
     with right:
         st.subheader("Config")
         config_text = store.run_dir(run_id).joinpath("config.yaml").read_text(encoding="utf-8")
@@ -108,14 +114,17 @@ with user_errors():
 
     st.subheader("Serve it on this machine")
     st.code(f"workbench serve {run_id} --port 8000", language="bash")
-    example = example_record(trained.preprocessor)
-    if len(example) <= CURL_MAX_COLUMNS:
-        body = json.dumps({"records": [example]})
+    records = example_window(trained, engine.catalog) if sequence else [example_record(trained.preprocessor)]
+    if sequence:
+        st.caption(f"Send a window of rows, the last {trained.preprocessor.layout.window} of each series: the "
+                   "answer is one forecast (or class) per series. Here, the last rows of the training data:")
+    if records and len(records[0]) <= CURL_MAX_COLUMNS:
+        body = json.dumps({"records": records})
         st.code(f"curl -s http://127.0.0.1:8000/predict -H 'content-type: application/json' \\\n  -d '{body}'",
                 language="bash")
     st.caption("The server answers on 127.0.0.1 only; its API docs are at http://127.0.0.1:8000/docs.")
     st.subheader("From the command line")
-    st.code(f"workbench export {run_id} --out {bundle_name(run)} --onnx\n"
+    st.code(f"workbench export {run_id} --out {bundle_name(run)}{'' if sequence else ' --onnx'}\n"
             f"python {bundle_name(run)}/predict.py rows.csv > predictions.csv", language="bash")
 
     with st.expander("Model card", icon=":material/description:"):

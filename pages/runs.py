@@ -9,6 +9,7 @@ from core.runs import compare
 from core.runs.store import RunRecord
 from core.vocab import ACTIVE
 from workbench.engine import get_engine
+from workbench.ui import sequences as seq_ui
 from workbench.ui import evaluation as ev
 from workbench.ui import compare as figures
 from workbench.ui.common import PRIMARY_METRICS, md_escape, page_link, status_label, status_message
@@ -193,6 +194,7 @@ def show_run(run: RunRecord) -> None:
                 st.caption(plot.caption)
     elif run.status == "completed":
         st.info("This run has no saved evaluation.")
+    seq_ui.show_run(store, run)
 
     events = run.summary.get("events") or run.progress.get("events") or []
     if events:

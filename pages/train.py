@@ -74,7 +74,8 @@ with link_col:
     page_link("data", "Change the data", icon=":material/table_chart:")
 
 # --- the form ---------------------------------------------------------------------------------
-values: dict = {"source": choice.source, "target": choice.target, "task": task, "roles": dict(choice.roles)}
+values: dict = {"source": choice.source, "target": choice.target, "task": task, "roles": dict(choice.roles),
+                "sequence": choice.sequence}
 model_col, optim_col, train_col = st.columns(3, gap="large")
 
 with model_col:

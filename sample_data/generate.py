@@ -2,7 +2,10 @@
 
 Run once from the repository root (`python sample_data/generate.py`); the outputs are
 committed. Everything comes from data that installed packages ship (scikit-learn's
-bundled datasets, plotly's `tips`, scikit-image's LFW subset), so nothing is downloaded. The metadata lives
+bundled datasets, plotly's `tips`, scikit-image's LFW subset, vega_datasets' local
+`seattle-weather` and the UCR sets bundled in aeon), so nothing is downloaded. vega_datasets and
+aeon are needed only here, not by the workbench: `pip install vega_datasets aeon` before running
+it. The metadata lives
 here, next to the code that writes the files, so a datasheet cannot drift from its CSV.
 """
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from sklearn import datasets
@@ -35,6 +39,8 @@ class Sample:
     licence: str
     columns: dict[str, str]  # column (or column pattern) -> what it is
     image_shape: tuple[int, ...] | None = None
+    sequence: dict | None = None  # SequenceConfig defaults: the sample is read as sequences
+    result: str = ""  # what a model reaches on it, with the command that measured it
 
 
 def _snake(name: str) -> str:
@@ -85,6 +91,38 @@ def tips() -> pd.DataFrame:
     import plotly.data  # only the generator needs plotly's bundled copy
 
     return plotly.data.tips()
+
+
+def seattle_weather() -> pd.DataFrame:
+    from vega_datasets import local_data  # only the generator needs it: the CSV ships inside the package
+
+    df = local_data.seattle_weather()
+    df["date"] = pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d")
+    return df[["date", "temp_max", "temp_min", "precipitation", "wind", "weather"]]
+
+
+def _aeon(name: str) -> tuple:
+    from aeon.datasets import load_classification  # reads the .ts files bundled in aeon; no download
+
+    return load_classification(name)  # train and test parts together; the workbench splits them its own way
+
+
+def italy_power_demand() -> pd.DataFrame:
+    X, y = _aeon("ItalyPowerDemand")  # (1096, 1, 24)
+    df = pd.DataFrame(X[:, 0, :].round(6), columns=[f"h{hour:02d}" for hour in range(24)])
+    df["season"] = pd.Series(y).map({"1": "oct_to_mar", "2": "apr_to_sep"}).to_numpy()
+    return df
+
+
+def basic_motions() -> pd.DataFrame:
+    X, y = _aeon("BasicMotions")  # (80, 6, 100): 6 sensor channels, 100 steps at 10 Hz
+    channels = ["accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z"]
+    n, _, steps = X.shape
+    df = pd.DataFrame({"recording": np.repeat(np.arange(n), steps), "step": np.tile(np.arange(steps), n)})
+    for i, name in enumerate(channels):
+        df[name] = X[:, i, :].reshape(-1).round(6)
+    df["activity"] = np.repeat(np.asarray(y), steps)
+    return df
 
 
 UCI = "Dua, D. and Graff, C. (2019). UCI Machine Learning Repository. University of California, Irvine."
@@ -165,6 +203,62 @@ SAMPLES: dict[str, tuple[Sample, object]] = {
          "time": "Lunch or Dinner", "size": "number of people in the party",
          "tip": "target: tip in US dollars"},
     ), tips),
+    "seattle_weather": (Sample(
+        "seattle_weather", "Seattle daily weather, 2012-2015", "temp_max", "regression",
+        "1,461 days of weather at Seattle-Tacoma airport: temperatures, rain and wind. Forecast tomorrow's "
+        "high from the last 14 days.",
+        "NOAA Global Historical Climatology Network daily records for Seattle (station USW00024233), as "
+        "packaged by vega-datasets (`seattle-weather.csv`), via the `vega_datasets` package's local copy.",
+        "Menne, M. J. et al. (2012). Global Historical Climatology Network - Daily (GHCN-Daily), Version 3. "
+        "NOAA National Climatic Data Center. doi:10.7289/V5D21VHZ",
+        "Public domain (US government work, NOAA); vega-datasets is BSD-3-Clause.",
+        {"date": "the day (YYYY-MM-DD): the time column, one row per day with no gaps",
+         "temp_max": "target: the day's highest temperature in degrees Celsius",
+         "temp_min": "the day's lowest temperature in degrees Celsius",
+         "precipitation": "rain (and melted snow) in millimetres",
+         "wind": "average wind speed in metres per second",
+         "weather": "the day's weather in a word (drizzle, rain, sun, snow, fog); text, so no model input"},
+        sequence={"time_column": "date", "window": 14, "horizon": 1},
+        result="`workbench train --data seattle_weather --target temp_max --model lstm --epochs 40 --device cpu` "
+               "(14 days in, tomorrow's high out; seed 0): test MAE 2.12 °C against 2.22 °C for persistence "
+               "(tomorrow as today) and 3.83 °C for seasonal naive (a week back). tests/test_sequence_runs.py "
+               "checks that the LSTM beats persistence.",
+    ), seattle_weather),
+    "italy_power_demand": (Sample(
+        "italy_power_demand", "Italy power demand (UCR)", "season", "binary",
+        "1,096 days of Italy's electrical power demand, one row of 24 hourly values per day: tell the "
+        "October-March days from the April-September ones by the shape of the day's demand.",
+        "UCR Time Series Classification Archive, `ItalyPowerDemand` (its train and test parts together), "
+        "via the copy bundled in the `aeon` package (`aeon.datasets.load_classification`).",
+        "Keogh, E. et al. (2006). Intelligent icons: integrating lite-weight data mining and visualization "
+        "into GUI operating systems. ICDM 2006. Dau, H. A. et al. (2019). The UCR Time Series "
+        "Classification Archive. IEEE/CAA Journal of Automatica Sinica 6(6), 1293-1305.",
+        "No explicit licence; the UCR archive is shared freely for research (cite the archive), and aeon "
+        "(BSD-3-Clause) redistributes it.",
+        {"h00 .. h23": "the demand in each hour of the day (00 to 23), z-normalised per day by the archive",
+         "season": "target: oct_to_mar or apr_to_sep"},
+        sequence={},
+        result="`workbench train --data italy_power_demand --target season --model lstm --epochs 30 --device cpu` "
+               "(seed 0): test accuracy 0.976 (the class prior: 0.50); cnn1d 0.970. tests/test_sequence_runs.py "
+               "checks at least 0.93.",
+    ), italy_power_demand),
+    "basic_motions": (Sample(
+        "basic_motions", "Basic motions (UCR, smart watch)", "activity", "multiclass",
+        "80 recordings of 10 s from a smart watch's accelerometer and gyroscope (6 channels, 100 steps) "
+        "while walking, standing, running or playing badminton; long format, one row per step.",
+        "UCR/UEA multivariate archive, `BasicMotions` (train and test together), via the copy bundled in "
+        "the `aeon` package (`aeon.datasets.load_classification`).",
+        "Bagnall, A. et al. (2018). The UEA multivariate time series classification archive, 2018. "
+        "arXiv:1811.00075.",
+        "No explicit licence; the UEA archive is shared freely for research (cite the archive), and aeon "
+        "(BSD-3-Clause) redistributes it.",
+        {"recording": "which recording (0-79) the row belongs to: the series id",
+         "step": "the step within the recording (0-99, 10 per second): the time column",
+         "accel_x, accel_y, accel_z": "accelerometer along each axis",
+         "gyro_x, gyro_y, gyro_z": "gyroscope around each axis",
+         "activity": "target: walking, standing, running or badminton (one per recording, 20 each)"},
+        sequence={"series_id": "recording", "time_column": "step"},
+    ), basic_motions),
 }
 
 
@@ -174,6 +268,11 @@ def _short_licence(licence: str) -> str:
 
 def _datasheet(s: Sample, df: pd.DataFrame) -> str:
     shape = f"\n- **Image shape:** {list(s.image_shape)} (channels, height, width)" if s.image_shape else ""
+    if s.sequence is not None:
+        settings = ", ".join(f"{k}: {v}" for k, v in s.sequence.items()) or "one row per sequence (wide)"
+        shape += f"\n- **Read as sequences:** {settings}"
+    if s.result:
+        shape += f"\n- **What a model reaches:** {s.result}"
     cols = "\n".join(f"| `{c}` | {what} |" for c, what in s.columns.items())
     note = ""
     if s.name == "tips":
@@ -213,6 +312,7 @@ def main() -> None:
             "name": name, "file": f"{name}.csv", "target": sample.target, "task": sample.task,
             "image_shape": list(sample.image_shape) if sample.image_shape else None,
             "description": sample.description,
+            **({"sequence": sample.sequence} if sample.sequence is not None else {}),
         })
         rows.append(f"| [{name}]({name}.md) | {len(df):,} | {df.shape[1] - 1} | `{sample.target}` "
                     f"| {sample.task} | {_short_licence(sample.licence)} |")
@@ -225,7 +325,8 @@ def main() -> None:
         header + yaml.safe_dump({"samples": entries}, sort_keys=False, width=120), encoding="utf-8")
     (HERE / "README.md").write_text(
         "# Sample datasets\n\nSmall real datasets that ship with Workbench, each with a datasheet. "
-        "They come from data bundled with installed packages (scikit-learn, plotly, scikit-image); "
+        "They come from data bundled with installed packages (scikit-learn, plotly, scikit-image, "
+        "vega_datasets, aeon); "
         "`python sample_data/generate.py` rewrites every file here.\n\n"
         "| Dataset | Rows | Features | Target | Task | Licence |\n|---|---|---|---|---|---|\n"
         + "\n".join(rows) + "\n", encoding="utf-8")

@@ -18,6 +18,9 @@ SAMPLES = {  # name -> (rows, columns, target, task, image_shape)
     "diabetes": (442, 11, "progression", "regression", None),
     "digits": (1797, 65, "label", "multiclass", (1, 8, 8)),
     "tips": (244, 7, "tip", "regression", None),
+    "seattle_weather": (1461, 6, "temp_max", "regression", None),
+    "italy_power_demand": (1096, 25, "season", "binary", None),
+    "basic_motions": (8000, 9, "activity", "multiclass", None),
 }
 IMAGE_SAMPLES = {"digits_images": (1797, 10), "faces": (200, 2)}  # name -> (images, classes)
 
@@ -69,6 +72,11 @@ def test_sample_values_look_real() -> None:
     assert sorted(digits["label"].unique()) == list(range(10))
     tips = load_dataset(resolve("tips"))
     assert set(tips["time"]) == {"Lunch", "Dinner"}
+    weather = load_dataset(resolve("seattle_weather"))
+    assert (weather["date"].iloc[0], weather["date"].iloc[-1]) == ("2012-01-01", "2015-12-31")
+    assert resolve("seattle_weather").sequence == {"time_column": "date", "window": 14, "horizon": 1}
+    motions = load_dataset(resolve("basic_motions"))
+    assert motions.groupby("recording").size().eq(100).all() and motions["activity"].nunique() == 4
 
 
 def test_file_sha256_matches_hashlib(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from core.models import MODEL_KINDS, HYPERPARAM_KINDS, model_spec, models_for_ta
 
 
 def test_every_kind_has_a_spec_of_known_param_kinds():
-    assert set(MODEL_KINDS) == {"linear", "logistic", "mlp", "cnn", "resnet"}
+    assert set(MODEL_KINDS) == {"linear", "logistic", "mlp", "cnn", "resnet", "rnn", "lstm", "gru", "cnn1d"}
     for kind, info in MODEL_KINDS.items():
         assert info.kind == kind and info.label and info.description
         for p in model_spec(kind):
@@ -79,10 +79,10 @@ def test_bad_values_raise_config_error_naming_the_param(kind, params, needle):
 
 
 def test_unknown_kind():
-    with pytest.raises(ConfigError, match="unknown model 'rnn'"):
-        model_spec("rnn")
+    with pytest.raises(ConfigError, match="unknown model 'transformer'"):
+        model_spec("transformer")
     with pytest.raises(ConfigError):
-        resolve_params("rnn", {})
+        resolve_params("transformer", {})
 
 
 def test_models_for_task():

@@ -11,6 +11,7 @@ import os
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -72,10 +73,21 @@ def list_samples() -> list[DatasetRef]:
                 target=entry.get("target"), task=entry.get("task"),
                 image_shape=tuple(int(v) for v in shape) if shape else None,
                 description=str(entry.get("description") or ""),
+                sequence=dict(entry["sequence"]) if isinstance(entry.get("sequence"), dict) else None,
             ))
         except (KeyError, TypeError, ValueError, OSError) as exc:
             log.warning("skipping sample entry %r: %s", entry, exc)
     return refs
+
+
+def sample_sequence(source: str | None) -> dict[str, Any] | None:
+    """The sequence settings a sample is read with (seattle_weather: its date column and a 14-day
+    window), or None for a table sample or anything that is not a sample's name."""
+    text = str(source or "").strip().lower()
+    for ref in list_samples():
+        if ref.name.lower() == text and ref.sequence is not None:
+            return dict(ref.sequence)
+    return None
 
 
 def resolve(source: str, workspace: Path | None = None) -> DatasetRef:
@@ -229,4 +241,5 @@ def _folder_sha256(root: Path, names: list[str]) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["SAMPLE_DIR", "DatasetRef", "Catalog", "file_sha256", "list_samples", "resolve", "safe_filename"]
+__all__ = ["SAMPLE_DIR", "DatasetRef", "Catalog", "file_sha256", "list_samples", "resolve", "safe_filename",
+           "sample_sequence"]

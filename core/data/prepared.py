@@ -18,6 +18,8 @@ import pandas as pd
 from core.data.ref import DatasetRef
 from core.data.images.preprocess import ImagePreprocessor, is_image_preprocessor
 from core.data.preprocess import Preprocessor
+from core.data.sequence_encoder import FORMAT as SEQUENCE_FORMAT
+from core.data.sequence_encoder import SequencePreprocessor
 from core.data.schema import Schema
 from core.data.split import Split
 from core.errors import ConfigError, DataError
@@ -77,6 +79,8 @@ def load_preprocessor(path: str | Path) -> FittedPreprocessor:
         raise DataError(f"'{Path(path).name}' is not a valid preprocessor file: export the model again.") from None
     if is_image_preprocessor(raw):
         return ImagePreprocessor.from_dict(raw)
+    if isinstance(raw, dict) and raw.get("format") == SEQUENCE_FORMAT:
+        return SequencePreprocessor.from_dict(raw)
     return Preprocessor.from_dict(raw)
 
 

@@ -5,8 +5,9 @@ makes refs (core.data.catalog); loading reads them (core.data.loading).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,9 @@ class DatasetRef:
     image_shape: tuple[int, ...] | None = None
     description: str = ""
     data_kind: str = "table"  # core.vocab.DATA_KINDS: decides the run's preparer and which models fit
+    # a table that a sample's catalog entry says to read as sequences: its SequenceConfig defaults
+    # (the sequence preparer reads it when a run's config has a sequence section; not hashed)
+    sequence: Mapping[str, Any] | None = field(default=None, hash=False)
 
     @property
     def source(self) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from core.errors import WorkbenchError
+from core.models.sequence import ChannelsFirst, MeanAndLast, RecurrentEncoder
 
 # layer type -> the constructor arguments that fully describe it (read back from the module)
 _ARGS: dict[type[nn.Module], tuple[str, ...]] = {
@@ -28,8 +29,18 @@ _ARGS: dict[type[nn.Module], tuple[str, ...]] = {
     nn.Conv2d: ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
                 "padding_mode"),
     nn.MaxPool2d: ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    nn.Conv1d: ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+                "padding_mode"),
+    ChannelsFirst: (),
+    MeanAndLast: (),
 }
-_HAS_BIAS = (nn.Linear, nn.Conv2d)
+_HAS_BIAS = (nn.Linear, nn.Conv2d, nn.Conv1d)
+
+
+def _recurrent_args(layer: RecurrentEncoder) -> dict[str, Any]:
+    rnn = layer.rnn
+    return {"cell": layer.cell, "n_inputs": rnn.input_size, "hidden_size": rnn.hidden_size,
+            "num_layers": rnn.num_layers, "bidirectional": rnn.bidirectional, "dropout": rnn.dropout}
 
 
 def describe_layers(model: nn.Module) -> list[dict[str, Any]]:
@@ -38,6 +49,9 @@ def describe_layers(model: nn.Module) -> list[dict[str, Any]]:
         raise WorkbenchError(f"only nn.Sequential models can be exported, not {type(model).__name__}")
     layers = []
     for index, layer in enumerate(model):
+        if type(layer) is RecurrentEncoder:
+            layers.append({"type": "RecurrentEncoder", "args": _recurrent_args(layer)})
+            continue
         names = _ARGS.get(type(layer))
         if names is None:
             raise WorkbenchError(f"layer {index} ({type(layer).__name__}) cannot be described for the "

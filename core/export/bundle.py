@@ -28,6 +28,7 @@ import pandas as pd
 from core.atomic import sha256_file, write_atomic
 from core.config import RunConfig
 from core.data import Catalog, Preprocessor, drop_missing_target, load_dataset
+from core.data.sequence_encoder import SequencePreprocessor
 from core.data.split import SPLIT_FILE, load_split
 from core.errors import WorkbenchError
 from core.export.image_onnx import check_image_parity, export_image_onnx, held_out_images
@@ -155,6 +156,26 @@ def example_record(preprocessor: Preprocessor) -> dict[str, Any]:
     numeric = preprocessor.numeric_ or {}
     return {col: round(numeric[col].median, 4) if col in numeric else preprocessor.categorical_[col].fill
             for col in preprocessor.schema.features}
+
+
+def example_window(trained: TrainedModel, catalog: Catalog) -> list[dict[str, Any]]:
+    """A sequence model's request: the last window of rows of one series from its own data (JSON-ready),
+    or [] when the data is not at hand."""
+    pre = trained.preprocessor
+    if not isinstance(pre, SequencePreprocessor):
+        return []
+    lay = pre.layout
+    try:
+        frame = load_dataset(catalog.resolve(trained.config.data.source))
+    except (WorkbenchError, OSError):
+        return []
+    columns = [c for c in (lay.series_id, lay.time_column) if c and lay.format == "long"] + list(lay.inputs)
+    if lay.format == "wide":
+        rows = frame.head(1)
+    else:
+        rows = frame[frame[lay.series_id] == frame[lay.series_id].iloc[0]] if lay.series_id else frame
+        rows = rows.tail(lay.window)
+    return json.loads(rows[[c for c in dict.fromkeys(columns)]].to_json(orient="records"))
 
 
 def load_trained(store: RunStore, source: str | Path) -> tuple[TrainedModel, str]:

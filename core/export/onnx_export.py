@@ -42,6 +42,10 @@ _FEATURES, _LOGITS = "wb_features", "logits"
 
 def export_onnx(trained: TrainedModel, path: str | Path) -> Path:
     """Write the model, preprocessing included, as one ONNX file; checked by onnx.checker."""
+    if trained.meta.get("data_kind") == "sequence":
+        # the windowing (sorting by time, one window per series) is no ONNX graph; the bundle's predict.py does it
+        raise WorkbenchError("ONNX export covers table and image models; a sequence model exports as a bundle "
+                             "(its predict.py and `workbench serve` take rows and make the windows)")
     net = _torch_graph(trained)
     graph = net.graph
     taken = {i.name for i in graph.initializer} | {o for n in graph.node for o in n.output}

@@ -13,11 +13,13 @@ from typing import Annotated, Any, Iterable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from core.data.sequence_encoder import SequencePreprocessor
+from core.errors import DataError
 from core.export.bundle import example_record
 from core.export.http_guards import LOCAL_HOSTS, MAX_BODY_BYTES, RequestGuard
 from core.export.image_server import create_image_app
@@ -93,6 +95,31 @@ def record_model(trained: TrainedModel) -> type[BaseModel]:
     return create_model("Record", __config__=config, **fields)
 
 
+def sequence_columns(pre: SequencePreprocessor) -> tuple[list[str], set[str]]:
+    """The columns a sequence model's rows need, and which of them are numbers."""
+    lay = pre.layout
+    order = [c for c in (lay.series_id, lay.time_column) if c and lay.format == "long"]
+    return [*order, *[c for c in lay.inputs if c not in order]], set(lay.inputs)
+
+
+def sequence_record_model(trained: TrainedModel) -> type[BaseModel]:
+    """One field per column the windows are made of: the series id and time as given, the inputs as numbers."""
+    pre = trained.preprocessor
+    assert isinstance(pre, SequencePreprocessor)
+    columns, numeric = sequence_columns(pre)
+    fields: dict[str, Any] = {}
+    for i, col in enumerate(columns):
+        if col in numeric:
+            fields[f"c{i}"] = (float | None, Field(alias=col, description="number (null: a missing step)"))
+        elif col == pre.layout.time_column:
+            fields[f"c{i}"] = (str | float, Field(alias=col, description="the row's time: rows are sorted by it"))
+        else:
+            fields[f"c{i}"] = (Category, Field(alias=col, description="the series (or sequence) the row belongs to"))
+    example = {c: (0.0 if c in numeric else "2024-01-01" if c == pre.layout.time_column else "a") for c in columns}
+    config = ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+    return create_model("Record", __config__=config, **fields)
+
+
 def create_app(source: str | Path | TrainedModel, *, hosts: frozenset[str] = LOCAL_HOSTS,
                max_body_bytes: int = MAX_BODY_BYTES, max_records: int = MAX_RECORDS, label: str = "",
                sink: PredictionSink | None = None) -> FastAPI:
@@ -103,12 +130,15 @@ def create_app(source: str | Path | TrainedModel, *, hosts: frozenset[str] = LOC
         return create_image_app(trained, hosts=hosts, label=label)
     schema = trained.schema
     classes = [str(c) for c in schema.classes or []]
-    Record = record_model(trained)
+    sequence = isinstance(trained.preprocessor, SequencePreprocessor)
+    Record = sequence_record_model(trained) if sequence else record_model(trained)
     PredictRequest = create_model(
         "PredictRequest", __config__=ConfigDict(extra="forbid"),
         records=(list[Record], Field(max_length=max_records, description=f"at most {max_records:,} rows")))
-    columns = list(schema.features)
-    numeric = set(trained.preprocessor.numeric_ or {})
+    if isinstance(trained.preprocessor, SequencePreprocessor):
+        columns, numeric = sequence_columns(trained.preprocessor)
+    else:
+        columns, numeric = list(schema.features), set(trained.preprocessor.numeric_ or {})
     name = label or trained.meta.get("run_id") or "model"
 
     app = FastAPI(title=f"Workbench model: {name}",
@@ -137,21 +167,34 @@ def create_app(source: str | Path | TrainedModel, *, hosts: frozenset[str] = LOC
         frame = pd.DataFrame({col: pd.Series([r[col] for r in rows], dtype="float64" if col in numeric else object)
                               for col in columns})
         started = time.perf_counter()
-        result = trained.predict_frame(frame) if rows else pd.DataFrame({"prediction": []})
+        try:
+            result = trained.predict_frame(frame) if rows else pd.DataFrame({"prediction": []})
+        except DataError as exc:  # a sequence model given too few rows for a window, say
+            raise HTTPException(status_code=422, detail=str(exc)) from None
         response: dict[str, Any] = {"task": schema.task, "predictions": _plain(result["prediction"])}
+        if sequence:  # one answer per series (forecast) or sequence, not per row
+            response["series"] = [str(k) for k in result.index]
         if classes:
             proba = result[[f"proba_{c}" for c in classes]].to_numpy(dtype=np.float64) if rows else np.zeros((0, 0))
             response["classes"] = classes
             response["probabilities"] = [dict(zip(classes, map(float, p))) for p in proba]
         if sink is not None and rows:
             latency_ms = (time.perf_counter() - started) * 1000.0
-            response["ids"] = sink.record(rows, response["predictions"], response.get("probabilities"), latency_ms)
+            inputs = rows if len(rows) == len(response["predictions"]) else _last_rows(rows, trained, response["series"])
+            response["ids"] = sink.record(inputs, response["predictions"], response.get("probabilities"), latency_ms)
         return response
 
     add_feedback_route(app, sink)
 
     app.add_middleware(RequestGuard, hosts=hosts, max_body_bytes=max_body_bytes)
     return app
+
+
+def _last_rows(rows: list[dict[str, Any]], trained: TrainedModel, series: list[str]) -> list[dict[str, Any]]:
+    """A forecast answers once per series: the monitor records each series' last row beside its answer."""
+    key = getattr(trained.preprocessor, "layout", None) and trained.preprocessor.layout.series_id
+    last = {(str(r.get(key)) if key else ""): r for r in rows}
+    return [last.get(name, {}) for name in series]
 
 
 def _plain(values: pd.Series) -> list[Any]:

@@ -36,6 +36,34 @@ class HyperParam:
 
 _ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 
+def _recurrent_spec(cell: str) -> tuple[HyperParam, ...]:
+    return (
+        HyperParam(
+            "hidden_size", "int", 64, low=1, high=1024, log=True,
+            label="Hidden size",
+            help=f"How many numbers the {cell} keeps as its memory of the steps read so far.",
+        ),
+        HyperParam(
+            "num_layers", "int", 1, low=1, high=4,
+            label="Layers",
+            help="Recurrent layers stacked on each other; the second reads the first one's memory at every step.",
+        ),
+        HyperParam(
+            "bidirectional", "bool", False,
+            label="Bidirectional",
+            help="Also reads each sequence backwards: useful to classify whole sequences, "
+                 "of little use when forecasting.",
+            advanced=True,
+        ),
+        HyperParam(
+            "dropout", "float", 0.0, low=0.0, high=0.9,
+            label="Dropout",
+            help="The share of the memory switched off at random while training (between layers and "
+                 "before the output), which helps against overfitting.",
+        ),
+    )
+
+
 _SPECS: dict[str, tuple[HyperParam, ...]] = {
     "linear": (),
     "logistic": (),
@@ -115,6 +143,33 @@ _SPECS: dict[str, tuple[HyperParam, ...]] = {
             "dropout", "float", 0.0, low=0.0, high=0.9,
             label="Dropout",
             help="The share of pooled features switched off at random while training, against overfitting.",
+            advanced=True,
+        ),
+    ),
+    "rnn": _recurrent_spec("RNN"),
+    "lstm": _recurrent_spec("LSTM"),
+    "gru": _recurrent_spec("GRU"),
+    "cnn1d": (
+        HyperParam(
+            "channels", "int_list", (32, 32), low=1, high=512, min_items=1, max_items=6,
+            label="Filters per conv layer",
+            help="How many patterns along time each convolution layer looks for.",
+        ),
+        HyperParam(
+            "kernel_size", "choice", 5, choices=(3, 5, 7),
+            label="Filter length",
+            help="How many consecutive steps each filter looks at; stacked layers see further.",
+        ),
+        HyperParam(
+            "dropout", "float", 0.1, low=0.0, high=0.9,
+            label="Dropout",
+            help="The share of neurons switched off at random while training, which helps against overfitting.",
+            advanced=True,
+        ),
+        HyperParam(
+            "batch_norm", "bool", True,
+            label="Batch normalisation",
+            help="Rescales each layer's outputs during training, which usually makes the network train faster.",
             advanced=True,
         ),
     ),

@@ -4,7 +4,8 @@ Every model is an `nn.Sequential` taking a batch as the data kind gives it: flat
 (n, n_features) rows for a table, raw uint8 (n, C, H, W) pixels for images (whose first
 layer, core.models.images.Pixels, scales them and also takes flat rows, as the explainers
 send them). The batched DeepLIFT-SHAP and the ONNX export walk the layers in order; the CNN
-on a table of pixel columns (the digits) unflattens to its image inside the Sequential.
+on a table of pixel columns (the digits) unflattens to its image inside the Sequential; the
+sequence models (core.models.sequence) take float32 (n, steps, channels).
 Activations are modules (not functional calls) and nothing is in-place, which DeepLIFT needs.
 Outputs are raw: one value or logit for regression/binary, K logits for
 multiclass; the loss applies the sigmoid/softmax.
@@ -18,8 +19,9 @@ from torch import nn
 
 from core.errors import ConfigError
 from core.models.images import input_layer, resnet
+from core.models.sequence import cnn1d, recurrent
 from core.models.spec import resolve_params
-from core.vocab import LINEAR_KINDS, check_task
+from core.vocab import LINEAR_KINDS, RECURRENT_KINDS, check_task
 
 _ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -67,6 +69,11 @@ def build_model(
         return _cnn(resolved, n_features, n_outputs, image_shape, data_kind)
     if kind == "resnet":
         return resnet(resolved, _chw(image_shape, n_features), n_outputs, data_kind)
+    # sequence models: n_features is the number of input columns (channels) per step
+    if kind in RECURRENT_KINDS:
+        return recurrent(kind, resolved, n_features, n_outputs)
+    if kind == "cnn1d":
+        return cnn1d(resolved, n_features, n_outputs)
     raise AssertionError(f"model kind {kind!r} has a spec but no builder")
 
 

@@ -29,6 +29,7 @@ from core.errors import WorkbenchError
 from core.evaluation import compute_metrics, outputs_to_proba
 from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
 from core.models import build_model, count_parameters, output_size, resolve_params
+from core.runs import sequence_results
 from core.runs.content_hash import pin_content_hash
 from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
@@ -64,7 +65,7 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         model_params = resolve_params(config.model.kind, config.model.params)
         augment = make_augment(config.train.augment)
         torch.manual_seed(config.train.seed)  # the initial weights are part of "same seed, same result"
-        model = build_model(config.model.kind, model_params, _n_features(prepared),
+        model = build_model(config.model.kind, model_params, _n_inputs(prepared),
                             output_size(prepared.schema.task, prepared.schema.n_classes), prepared.schema.image_shape,
                             prepared.data_kind)
         init_notes = []
@@ -122,6 +123,11 @@ def _n_features(prepared: PreparedData) -> int:
     return int(np.prod(prepared.X["train"].shape[1:]))
 
 
+def _n_inputs(prepared: PreparedData) -> int:
+    """The model's input width: a sequence's channels per step, or _n_features."""
+    return sequence_results.n_inputs(prepared) if sequence_results.is_sequence(prepared) else _n_features(prepared)
+
+
 def _device_name(config: RunConfig) -> str:
     """Named as the finished run will be (device_label), so a run stopped or failed part-way still says
     which GPU of several it was on."""
@@ -137,8 +143,11 @@ def _finish(store: RunStore, run_id: str, run_dir: Path, config: RunConfig, prep
     metrics, predictions = {}, []
     for part in ("val", "test"):
         outputs = trainer.predict(prepared.X[part])
-        y_true, y_out = _for_metrics(task, prepared, prepared.y[part], outputs)
-        metrics[part] = compute_metrics(task, y_true, y_out)
+        if sequence_results.is_sequence(prepared):
+            metrics[part] = sequence_results.sequence_metrics(prepared, part, outputs)
+        else:
+            y_true, y_out = _for_metrics(task, prepared, prepared.y[part], outputs)
+            metrics[part] = compute_metrics(task, y_true, y_out)
         predictions.append(_prediction_frame(part, prepared, outputs))
     pred = pd.concat(predictions, ignore_index=True)
     _save_model(store, run_id, run_dir, trainer, prepared, config, model_params)
@@ -146,11 +155,12 @@ def _finish(store: RunStore, run_id: str, run_dir: Path, config: RunConfig, prep
     store.add_artifact(run_id, "predictions", run_dir / "predictions.parquet")
     write_atomic(run_dir / "evaluation.json", json.dumps(_evaluation(task, prepared, pred[pred.split == "test"])))
     store.add_artifact(run_id, "evaluation", run_dir / "evaluation.json")
+    extra = {"baseline": sequence_results.baselines(prepared)} if sequence_results.is_sequence(prepared) else {}
     return {
-        "metrics": metrics, "duration_s": time.time() - trainer.start_time_,
+        **extra, "metrics": metrics, "duration_s": time.time() - trainer.start_time_,
         "samples_per_s": trainer.samples_per_s_, "epochs_run": trainer.epoch_, "best_epoch": trainer.best_epoch_,
         "step_mode": trainer.step_mode_, "step_mode_reason": trainer.step_mode_reason_, "batch_size": trainer.batch_size_, "n_parameters": count_parameters(trainer.model_),
-        "n_features": _n_features(prepared), "data_kind": prepared.data_kind, "rows": {k: int(len(v)) for k, v in prepared.y.items()},
+        "n_features": _n_inputs(prepared), "data_kind": prepared.data_kind, "rows": {k: int(len(v)) for k, v in prepared.y.items()},
         "data_hash": prepared.ref.sha256, "gpu_mem_mb": memory_mb(trainer.device_),
         "classes": list(prepared.schema.classes or []),
         "skipped_files": [{"file": name, "why": why} for name, why in prepared.skipped],
@@ -168,6 +178,9 @@ def _prediction_frame(part: str, prepared: PreparedData, outputs: np.ndarray) ->
     rows = getattr(prepared.split, part)
     y_enc = prepared.y[part]
     frame = pd.DataFrame({"row": rows, "split": part})
+    if sequence_results.is_sequence(prepared):  # each example's series, time and the baselines' forecasts
+        for name, values in sequence_results.prediction_columns(prepared, part).items():
+            frame[name] = values
     if schema.task == "regression":
         frame["y_true"] = pre.decode_target(y_enc).astype(float)
         frame["y_pred"] = pre.decode_target(outputs[:, 0]).astype(float)
@@ -198,10 +211,11 @@ def _save_model(store: RunStore, run_id: str, run_dir: Path, trainer: Trainer, p
     state = {k: v.detach().cpu().contiguous() for k, v in trainer.model_.state_dict().items()}
     write_atomic(run_dir / "model.safetensors", safetensors_bytes(state))
     meta = {"kind": config.model.kind, "params": model_params, "task": prepared.schema.task,
-            "n_features": _n_features(prepared), "data_kind": prepared.data_kind,
+            "n_features": _n_inputs(prepared), "data_kind": prepared.data_kind,
             "n_outputs": output_size(prepared.schema.task, prepared.schema.n_classes),
             "image_shape": list(prepared.schema.image_shape) if prepared.schema.image_shape else None,
-            "feature_names": prepared.preprocessor.feature_names, "schema": prepared.schema.to_dict()}
+            "feature_names": prepared.preprocessor.feature_names, "schema": prepared.schema.to_dict(),
+            **(sequence_results.meta(prepared) if sequence_results.is_sequence(prepared) else {})}
     write_atomic(run_dir / "model.json", json.dumps(meta, indent=1))
     prepared.preprocessor.save(run_dir / "preprocessor.json")
     write_atomic(run_dir / "config.yaml", config.to_yaml())

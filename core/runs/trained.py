@@ -15,6 +15,7 @@ from torch import nn
 from core.config import RunConfig
 from core.data import Schema
 from core.data.prepared import load_preprocessor
+from core.data.sequence_encoder import SequencePreprocessor
 from core.errors import WorkbenchError
 from core.evaluation import outputs_to_proba
 from core.models import build_model
@@ -25,7 +26,7 @@ BATCH = 8192
 @dataclass
 class TrainedModel:
     model: nn.Module  # eval mode, on `device`
-    preprocessor: Preprocessor
+    preprocessor: Preprocessor | SequencePreprocessor
     schema: Schema
     config: RunConfig
     meta: dict[str, Any]
@@ -85,9 +86,15 @@ class TrainedModel:
                                       pd.RangeIndex(len(files)))
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Predictions for rows with the original column names."""
+        """Predictions for rows with the original column names. A sequence model answers once per
+        example the rows make: per series for a forecast (from its last window of rows), per sequence
+        for a classifier; the index names the series or sequence."""
         if self.data_kind == "image":
             raise WorkbenchError("this model was trained on images: give it image files, not rows")
+        if isinstance(self.preprocessor, SequencePreprocessor):
+            X, keys = self.preprocessor.windows(frame)
+            return self._prediction_table(self.predict_encoded(X),
+                                          pd.Index(keys, name=self.preprocessor.layout.series_id or None))
         return self._prediction_table(self.predict_encoded(self.preprocessor.transform(frame)), frame.index)
 
     def _prediction_table(self, pred: np.ndarray, index: pd.Index) -> pd.DataFrame:

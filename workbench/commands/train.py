@@ -9,15 +9,18 @@ import sys
 import time
 from typing import Any
 
+import torch
+
 from core.config import DataConfig, RunConfig, device_problem
 from core.engine import Engine
 from core.errors import ConfigError
 from core.runs.content_hash import pin_content_hash
 from core.runs.execute import execute_run
+from core.data.catalog import sample_sequence
 from core.training.augment import resolve_augment
 from core.training.callbacks import Callback, TrainerView
-from core.training.device import resolve_device
-from core.vocab import IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, TASKS
+from core.training.device import cpu_threads, resolve_device
+from core.vocab import IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, SEQUENCE_KINDS, TASKS
 
 DEVICE_HELP = "auto (default: a GPU if there is one), cpu, cuda (the default GPU), cuda:N (GPU number N) or mps"
 
@@ -40,9 +43,33 @@ def add_data_arguments(p: argparse.ArgumentParser, config_help: str) -> None:
     p.add_argument("--model", choices=tuple(MODEL_KINDS))
 
 
+def add_sequence_arguments(p: argparse.ArgumentParser) -> None:
+    """Sequence settings (SequenceConfig): any of them makes the run read sequences."""
+    g = p.add_argument_group("sequences (time series and sequence classification)")
+    g.add_argument("--time-column", help="the time stamps: rows are sorted by them (a numeric target is forecast)")
+    g.add_argument("--series-id", help="long format: the column naming each series, or each sequence to classify")
+    g.add_argument("--inputs", help="the value columns the model reads, e.g. temp,rain (default: every numeric one)")
+    g.add_argument("--window", type=int, help="steps per example (default: 24 for a forecast, the whole sequence "
+                                              "to classify)")
+    g.add_argument("--horizon", type=int, help="forecast this many steps after the window (default 1)")
+    g.add_argument("--stride", type=int, help="steps between the starts of two windows (default 1)")
+    g.add_argument("--seasonal-period", type=int, help="the seasonal-naive baseline's period in steps "
+                                                       "(default: from the spacing, e.g. 7 for days)")
+
+
+def sequence_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {"time_column": args.time_column, "series_id": args.series_id, "window": args.window,
+             "horizon": args.horizon, "stride": args.stride, "seasonal_period": args.seasonal_period}
+    out: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    if args.inputs:
+        out["inputs"] = tuple(c.strip() for c in args.inputs.split(",") if c.strip())
+    return out
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and record the run")
     add_data_arguments(p, "a run.yaml (exported or written by hand); flags below override it")
+    add_sequence_arguments(p)
     p.add_argument("--hidden", help="MLP hidden sizes, e.g. 64,64")
     p.add_argument("--image-size", type=int, help="images: the longer side in pixels (default: from the images)")
     p.add_argument("--color", choices=IMAGE_COLORS, help="images: auto (grey when all are grey), grayscale or rgb")
@@ -103,8 +130,18 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if getattr(args, "augment", None):
         train["augment"] = parse_augment(args.augment)
     schedule = {"name": args.schedule} if args.schedule else {}
+    sections: dict[str, Any] = {}
+    sequence = sequence_from_args(args) if hasattr(args, "time_column") else {}
+    kind = model.get("kind", config.model.kind)
+    if config.sequence is None and kind in SEQUENCE_KINDS:
+        # a sequence model reads the table as sequences even without flags: a sample's own settings, else
+        # the defaults (a numeric target is forecast in row order; each row of steps is a sequence to classify)
+        sequence = {**(sample_sequence(args.data or config.data.source) or {}), **sequence}
+        sections["sequence"] = sequence
+    elif sequence:
+        sections["sequence"] = sequence
     return config.evolve(data=data, model=model, optim=optim, train=train, schedule=schedule,
-                         name=args.name or config.name)
+                         name=args.name or config.name, **sections)
 
 
 def parse_augment(text: str) -> dict[str, Any]:
@@ -167,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     if pinned.warning:  # said here at once, and kept with the run (its CV parent) among its events
         print(f"workbench: warning: {pinned.warning}", file=sys.stderr)
     resolve_device(config.train.device)  # a GPU this machine lacks is bad input, not a failed run
+    torch.set_num_threads(cpu_threads())  # as a worker trains: all cores but one, the app's
     if args.cv is not None:
         return _run_cv(args, engine, config)  # the CV parent pins the config itself, and keeps the warning
     run_id = engine.store.create_run(pinned.config.to_dict(), name=config.name, task=config.data.task,
@@ -191,6 +229,9 @@ def run(args: argparse.Namespace) -> int:
         "metrics": {k: record.metrics.get(k, {}) for k in ("val", "test")},
         "skipped_files": record.summary.get("skipped_files", []),
     }
+    baseline = record.summary.get("baseline")
+    if baseline:  # sequence runs: what the network has to beat, on the same test examples
+        result["baseline"] = {"name": baseline["name"], "test": baseline["test"]}
     if args.json:
         print(json.dumps(result))
     else:
@@ -210,6 +251,10 @@ def _print_human(result: dict[str, Any]) -> None:
     for split, values in result["metrics"].items():
         if values:
             print(f"  {split}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items() if v is not None))
+    if result.get("baseline"):
+        b = result["baseline"]
+        print(f"  baseline ({b['name']}), test: " + ", ".join(f"{k}={v:.4f}" for k, v in b["test"].items()
+                                                             if v is not None))
 
 
 def _run_cv(args: argparse.Namespace, engine: Engine, config: RunConfig) -> int:

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig, TrainConfig
+from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig, SequenceConfig, TrainConfig
 from core.errors import ConfigError
 from core.models import HyperParam, model_spec, resolve_params
 from workbench.ui.common import device_line, gpu_option
@@ -31,6 +31,7 @@ FORM_FIELDS: dict[str, tuple[str, str]] = {
     "grad_clip": ("train", "grad_clip"), "device": ("train", "device"), "precision": ("train", "precision"),
     "seed": ("train", "seed"), "name": ("", "name"),
     "image_size": ("data", "image_size"), "image_color": ("data", "image_color"), "augment": ("train", "augment"),
+    "sequence": ("", "sequence"),  # set on the Data page (DataChoice.sequence), not in the Train form
 }
 # What a widget shows for a setting the config leaves unset (None).
 UNSET = {"monitor": "loss", "grad_clip": 0.0, "name": "", "image_size": 0}
@@ -83,6 +84,7 @@ def _build_config(v: dict[str, Any]) -> RunConfig:
                           grad_clip=grad_clip or None, device=str(v["device"]), precision=str(v["precision"]),
                           seed=int(v["seed"]), augment=dict(v["augment"] or {})),
         name=name,
+        sequence=SequenceConfig(**v["sequence"]) if isinstance(v.get("sequence"), Mapping) else v.get("sequence"),
     )
     return config.validate()
 
@@ -110,6 +112,13 @@ def config_to_cli(config: RunConfig) -> str:
     if d.task:
         args += ["--task", d.task]
     args += ["--model", m.kind]
+    q = config.sequence
+    if q is not None:
+        for flag, value in (("--time-column", q.time_column), ("--series-id", q.series_id),
+                            ("--inputs", ",".join(q.inputs)), ("--window", q.window), ("--horizon", q.horizon),
+                            ("--stride", q.stride), ("--seasonal-period", q.seasonal_period)):
+            if value and not (flag in ("--horizon", "--stride") and value == 1):
+                args += [flag, str(value)]
     hidden = m.params.get("hidden_sizes") if m.kind == "mlp" else None
     if hidden:
         args += ["--hidden", ",".join(str(int(h)) for h in hidden)]

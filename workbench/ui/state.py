@@ -28,6 +28,7 @@ class DataChoice:
     data_kind: str = "table"  # core.vocab.DATA_KINDS
     image_size: int | None = None  # images: the longer side to decode to; None: from the data
     image_color: str = "auto"
+    sequence: dict[str, Any] | None = None  # SequenceConfig fields that differ from the defaults; None: rows
 
     @property
     def label(self) -> str:
