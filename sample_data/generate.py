@@ -263,6 +263,8 @@ SAMPLES: dict[str, tuple[Sample, object]] = {
 
 
 def _short_licence(licence: str) -> str:
+    if licence.startswith("Public domain"):
+        return "public domain"
     return licence.split(" (")[0] if licence.startswith("CC") else "none stated (see datasheet)"
 
 
