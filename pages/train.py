@@ -68,8 +68,13 @@ if task is None:
 
 overrides = f" · {len(choice.roles)} column role(s) changed" if choice.roles else ""
 info_col, link_col = st.columns([4, 1], vertical_alignment="center")
+read_as = ""
+if choice.sequence is not None:  # set on the Data page: windows of a series, or whole sequences
+    q = choice.sequence
+    read_as = (f" · read as a series by **{md_escape(q['time_column'])}**" if q.get("time_column") else
+               " · read as sequences") + (f", windows of {q['window']} steps" if q.get("window") else "")
 info_col.markdown(f"**Data:** {md_escape(choice.label)} · predict **{md_escape(choice.target)}** · "
-                  f"task **{task}**{overrides}")
+                  f"task **{task}**{overrides}{read_as}")
 with link_col:
     page_link("data", "Change the data", icon=":material/table_chart:")
 
