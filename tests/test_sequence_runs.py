@@ -113,3 +113,9 @@ def test_integrated_gradients_match_captum(kind):
     theirs = captum_attr.IntegratedGradients(model).attribute(X, baselines=torch.zeros_like(X), target=target,
                                                               n_steps=50, method="gausslegendre")
     assert torch.allclose(ours, theirs, atol=1e-5), (ours - theirs).abs().max()
+
+
+def test_cross_validation_of_a_sequence_run_is_refused_in_words(capsys):
+    code = main(["train", "--data", "seattle_weather", "--target", "temp_max", "--model", "lstm", "--cv", "3",
+                 "--epochs", "1", "--json"])
+    assert code == 2 and "train it without --cv" in capsys.readouterr().err

@@ -101,6 +101,9 @@ class CvPlan:
 def plan_cv(store: RunStore, catalog: Catalog, config: RunConfig, k: int) -> CvPlan:
     """Check the data once, cut the folds, and record the parent run (running, owned by this process)."""
     config.validate()
+    if config.sequence is not None:  # folds are cut over table rows; a forecast must stay in time order
+        raise ConfigError("cross-validation takes tables and images; a sequence run is split by time (a forecast) "
+                          "or by sequence once: train it without --cv")
     prepared = prepare_data(config, catalog)  # bad data or a model that cannot fit fails here, before any run
     task = prepared.schema.task
     folds = cv_splits(prepared.frame[config.data.target].to_numpy(), task, k, config.data.val_fraction,
