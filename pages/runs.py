@@ -101,6 +101,8 @@ TABLE_CONFIG = {
     "duration_s": st.column_config.NumberColumn("Time (s)", format="%.1f", width="small"),
     "device": st.column_config.TextColumn("Device", width="small"),
     "created": st.column_config.DatetimeColumn("Created", format="MMM D, HH:mm"),
+    "started_from": st.column_config.TextColumn("Started from", help="The run whose weights this run was "
+                                                "fine-tuned from (empty: trained from fresh weights)"),
     "tags": st.column_config.ListColumn("Tags"),
     "run_id": st.column_config.TextColumn("Run id"),
 }
@@ -178,10 +180,27 @@ def run_header(run_id: str) -> None:
     curves([run.run_id], compare.run_labels([run]), run.status in ACTIVE)
 
 
+def show_lineage(run: RunRecord) -> None:
+    ancestors, children = compare.lineage(store.list_runs(), run.run_id)
+    if not ancestors and not children and not compare.parent_of(run):
+        return
+    chain = [f"**{md_escape(r.name)}**" for r in ancestors] + [f"**{md_escape(run.name)}** (this run)"]
+    if compare.parent_of(run) and not ancestors:
+        chain.insert(0, f"{md_escape(compare.parent_of(run))} (deleted)")
+    text = "Lineage: " + " → ".join(chain)
+    if children:
+        text += " → fine-tuned into " + ", ".join(f"**{md_escape(r.name)}**" for r in children)
+    init = run.config.get("init") or {}
+    if init.get("freeze"):
+        text += f" · its first {init['freeze']} layer(s) were kept frozen"
+    st.markdown(text)
+
+
 def show_run(run: RunRecord) -> None:
     st.header(md_escape(run.name))
     facts = [run.dataset, run.model, run.task, run.device, f"id {run.run_id}"]
     st.caption(" · ".join(f for f in facts if f) + (f" · tags: {', '.join(run.tags)}" if run.tags else ""))
+    show_lineage(run)
     st.fragment(run_header, run_every=REFRESH_S if run.status in ACTIVE else None)(run.run_id)
 
     plots = ev.evaluation_plots(compare.load_evaluation(store, run.run_id))

@@ -116,3 +116,25 @@ def test_weight_layers_group_a_norm_with_its_layer():
     model = build_model("mlp", {"hidden_sizes": [8, 8], "batch_norm": True}, 4, 3)
     groups = weight_layers(model)
     assert [[name for name, _ in g] for g in groups] == [["0", "1"], ["3", "4"], ["6"]]
+
+
+def test_the_finetune_command(digits_parent, capsys):
+    import json
+
+    from workbench.cli import main
+
+    engine, parent, new_data = digits_parent
+    home = str(engine.workspace)
+    assert main(["finetune", parent, "--data", str(new_data), "--epochs", "1", "--freeze", "1", "--json",
+                 "--workspace", home]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["status"] == "completed" and result["parent"] == parent and result["warm_start"]
+    child = engine.store.get(result["run_id"])
+    assert child.config["init"] == {"from_run": parent, "weights": "final", "freeze": 1}
+    from core.runs.compare import lineage
+
+    ancestors, _ = lineage(engine.store.list_runs(), child.run_id)
+    assert [r.run_id for r in ancestors] == [parent]
+    # no served predictions yet: said in one line, exit 2
+    assert main(["finetune", parent, "--feedback", "--workspace", home]) == 2
+    assert "no prediction log" in capsys.readouterr().err

@@ -126,6 +126,16 @@ def monitor_report(store: RunStore, catalog: Catalog, run: str, since: float | N
     return report
 
 
+def drift_frame(drift: dict[str, Any]) -> pd.DataFrame:
+    """The drift report's columns as a table, drifted ones first (then by PSI)."""
+    columns = ["column", "drifted", "verdict", "psi", "test", "p_value", "reference_mean", "current_mean",
+               "missing_share"]
+    frame = pd.DataFrame(drift.get("columns", []))
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    return frame.sort_values(["drifted", "psi"], ascending=[False, False])[columns].reset_index(drop=True)
+
+
 def check_batch(data: RunData, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Predictions for a batch of new rows (uploaded on the page) and the same drift report on them."""
     predicted = data.trained.predict_frame(rows)
@@ -133,4 +143,4 @@ def check_batch(data: RunData, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[s
         input_drift(data, rows)
 
 
-__all__ = ["check_batch", "input_drift", "live_metrics", "monitor_report", "prediction_mix", "training_rows"]
+__all__ = ["check_batch", "drift_frame", "input_drift", "live_metrics", "monitor_report", "prediction_mix", "training_rows"]

@@ -201,10 +201,11 @@ class PredictionLog:
             sql += " WHERE p.time >= ?"
             args.append(since)
         frame = pd.read_sql_query(sql + " ORDER BY p.id", self._con(), params=args)
-        for col in ("inputs", "prediction", "proba"):
-            frame[col] = [json.loads(v) if v is not None else None for v in frame[col]]
-        frame["label"] = [json.loads(v) if v is not None else None for v in frame["label"]]
-        frame["has_label"] = [v is not None for v in frame["label"]]
+        # a column with NULLs comes back with NaN in their place
+        frame["has_label"] = [isinstance(v, str) for v in frame["label"]]
+        for col in ("inputs", "prediction", "proba", "label"):
+            frame[col] = pd.Series([json.loads(v) if isinstance(v, str) else None for v in frame[col]],
+                                   index=frame.index, dtype=object)
         return frame
 
     def count(self) -> int:

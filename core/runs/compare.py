@@ -23,7 +23,7 @@ from core.vocab import METRIC_DIRECTION, SCORE_METRICS, primary_metric
 log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ("name", "status", "dataset", "model", "metric", "best_val", "test", "duration_s", "device",
-                 "created", "tags", "run_id")
+                 "created", "started_from", "tags", "run_id")
 CURVE_SPLITS = ("train", "val")
 
 
@@ -43,6 +43,30 @@ def run_metric(run: RunRecord) -> str | None:
     return None
 
 
+def parent_of(run: RunRecord) -> str | None:
+    """The run whose weights this run started from (RunConfig.init.from_run), if any."""
+    init = run.config.get("init") or {}
+    return init.get("from_run") if isinstance(init, Mapping) else None
+
+
+def lineage(runs: Sequence[RunRecord], run_id: str) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(ancestors, oldest first; the runs started from this one), by init.from_run. A parent that was
+    deleted ends the chain; a loop (a hand-edited config) is cut where it closes."""
+    by_id = {r.run_id: r for r in runs}
+    ancestors: list[RunRecord] = []
+    seen = {run_id}
+    current = by_id.get(run_id)
+    while current is not None:
+        parent = parent_of(current)
+        if parent is None or parent in seen or parent not in by_id:
+            break
+        seen.add(parent)
+        current = by_id[parent]
+        ancestors.insert(0, current)
+    children = [r for r in runs if parent_of(r) == run_id]
+    return ancestors, sorted(children, key=lambda r: r.created_at)
+
+
 def best_vals(spans: pd.DataFrame | None) -> dict[tuple[str, str], float]:
     """(run_id, metric) -> best validation value over the epochs, from store.metric_spans."""
     if spans is None or spans.empty:
@@ -58,8 +82,10 @@ def runs_frame(runs: Sequence[RunRecord], spans: pd.DataFrame | None = None) -> 
     live for running runs; without it the summary's validation value is used.
     """
     bests = best_vals(spans)
+    names = {r.run_id: r.name for r in runs}
     rows = []
     for run in runs:
+        parent = parent_of(run)
         metric = run_metric(run)
         val = bests.get((run.run_id, metric)) if metric else None
         if val is None and metric:
@@ -75,6 +101,7 @@ def runs_frame(runs: Sequence[RunRecord], spans: pd.DataFrame | None = None) -> 
             "duration_s": finite_or_none(run.summary.get("duration_s", run.duration_s)),
             "device": run.device or "",
             "created": datetime.fromtimestamp(run.created_at),
+            "started_from": names.get(parent, parent) if parent else "",
             "tags": list(run.tags),
             "run_id": run.run_id,
         })

@@ -32,7 +32,9 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("train", "Train", ":material/model_training:"),
     PageInfo("runs", "Runs", ":material/leaderboard:"),
     PageInfo("explain", "Explain", ":material/psychology:"),
+    PageInfo("optimize", "Optimize", ":material/compress:"),
     PageInfo("export", "Export", ":material/ios_share:"),
+    PageInfo("monitor", "Monitor", ":material/monitor_heart:"),
     PageInfo("tune", "Tune", ":material/tune:"),
 )
 
