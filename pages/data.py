@@ -1,8 +1,9 @@
 """Data: choose or upload a table, look at it, check it, and say what to predict."""
 import streamlit as st
 
-from core.data import infer_task, run_checks
+from core.data import infer_task, remembered, run_checks
 from core.data import roles as column_roles
+from core.data.checks import left_out
 from core.data.catalog import MAX_UPLOAD_BYTES
 from core.vocab import ROLES, TASKS, is_classification
 from core.errors import WorkbenchError
@@ -82,24 +83,29 @@ columns = [str(c) for c in df.columns]
 same_data = choice is not None and choice.source == ref.source
 with predict:
     st.subheader("3. What to predict")
+    # what was chosen for this dataset before (this session, or one before a reload): else the defaults
+    before = remembered.recall(engine.workspace, ref.source)
+    if same_data:
+        before = remembered.DataChoices(choice.target, choice.task, dict(choice.roles))
     target_key = f"data_target::{ref.name}"
     if target_key not in st.session_state:
-        st.session_state[target_key] = choice.target if same_data and choice.target in columns else (
-            column_roles.default_target(columns, ref.target))
+        st.session_state[target_key] = before.target if before and before.target in columns else (
+            column_roles.default_target(columns, ref.target, df))
     t_col, task_col = st.columns(2)
     target = t_col.selectbox("Target column", columns, key=target_key,
                              help="The column the model learns to predict from the others.")
     inferred = ref.task if ref.target == target and ref.task else infer_task(df[target])
     task_key = f"data_task::{ref.name}::{target}"
     if task_key not in st.session_state:
-        keep = same_data and choice.target == target and choice.task in TASKS
-        st.session_state[task_key] = choice.task if keep else inferred
+        keep = before is not None and before.target == target and before.task in TASKS
+        st.session_state[task_key] = before.task if keep else inferred
     task = task_col.selectbox("Task", list(TASKS), key=task_key,
                               help="binary: two classes; multiclass: more classes; regression: a number.")
     task_col.caption(f"Inferred from the target: **{inferred}**."
                      + ("" if task == inferred else " You chose otherwise."))
 
-    overrides = dict(choice.roles) if same_data and choice.target == target else {}
+    overrides = {c: r for c, r in before.roles.items() if c in columns} if before and before.target == target else {}
+    roles = None
     if ref.image_shape:
         st.info(f"This is image data ({' x '.join(map(str, ref.image_shape))} pixels): every pixel column is a "
                 "numeric input, so there are no column roles to set.", icon=":material/image:")
@@ -117,8 +123,9 @@ with predict:
                 "role": st.column_config.SelectboxColumn("Role", options=list(ROLES), required=True),
             })
         overrides = column_roles.role_overrides(edited, df, target)
-        st.caption("Defaults come from the data: identifiers, constant columns and free text start as ignore. "
-                   + (f"You changed {len(overrides)} role(s)." if overrides else ""))
+        st.caption("Defaults come from the data: identifiers, running numbers, constant columns, dates and free "
+                   "text start as ignore. " + (f"You changed {len(overrides)} role(s)." if overrides else ""))
+        roles = dict(zip(edited["column"], edited["role"]))
 
     sequence = None
     if ref.data_kind == "table" and not ref.image_shape:
@@ -129,8 +136,9 @@ with predict:
             seq_ui.show_preview(df, target, task, seq)
             sequence = seq_ui.settings_dict(seq)
 
+remembered.remember(engine.workspace, ref.source, remembered.DataChoices(target, task, overrides))
 ui_state.set_choice(st.session_state, ui_state.DataChoice(
-    source=ref.source, target=target, task=task, roles=overrides, name=ref.name, image=bool(ref.image_shape),
+    source=ref.source, target=target, task=task, roles=overrides, name=ds.dataset_label(ref), image=bool(ref.image_shape),
     data_kind="sequence" if sequence is not None else ref.data_kind, sequence=sequence))
 
 # --- look at it -----------------------------------------------------------------------------
@@ -184,9 +192,11 @@ with look:
 # --- checks --------------------------------------------------------------------------------
 with checks_box:
     st.subheader("4. Data checks")
-    found = run_checks(df, target, task, image_shape=ref.image_shape)
+    found = run_checks(df, target, task, image_shape=ref.image_shape, roles=roles)
     if sequence is not None:  # the time column and the series id order and group the rows: no inputs to check
         found = [c for c in found if c.column not in (sequence.get("time_column"), sequence.get("series_id"))]
+    aside = [c for c in found if left_out(c)]  # about columns already ignored: nothing left to do
+    found = [c for c in found if not left_out(c)]
     if not found:
         st.success("No problems found: the data is ready to train on.", icon=":material/check_circle:")
     shows = {"error": (st.error, ":material/error:"), "warning": (st.warning, ":material/warning:"),
@@ -194,6 +204,11 @@ with checks_box:
     for check in found:
         show, icon = shows[check.level]
         show(f"**{md_escape(check.message)}**  \n{md_escape(check.advice)}", icon=icon)
+    if aside:
+        with st.expander(f"Left out of training: {len(aside)} column(s) ignored, and why",
+                         icon=":material/visibility_off:"):
+            st.markdown("\n".join(f"- {md_escape(c.message)}" for c in aside))
+            st.caption("Their role is ignore (set in the roles table above), so they cannot mislead the model.")
     if any(c.level == "error" for c in found):
         st.caption("Training cannot start until the problems in red are fixed.")
     page_link("train", "Continue to Train", icon=":material/arrow_forward:")

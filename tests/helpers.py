@@ -14,3 +14,12 @@ def wait_for(condition: Callable[[], object], timeout_s: float = 30.0, interval_
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what or condition}")
+
+
+def penguins_raw_path() -> "Path":
+    """palmerpenguins' penguins-raw.csv (344 rows, 17 columns: the LTER file as published, CC0), the file
+    issue 18's walk-through used: free-text Comments last, a Sample Number that restarts per study."""
+    from importlib.resources import files
+    from pathlib import Path
+
+    return Path(str(files("palmerpenguins") / "data" / "penguins-raw.csv"))

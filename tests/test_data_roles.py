@@ -40,3 +40,34 @@ def test_roles_table_and_overrides(frame: pd.DataFrame) -> None:
     assert roles.role_overrides(roles.roles_table(frame, "label", {}, prof), frame, "label") == {}
     odd = pd.DataFrame({"column": ["gone", "size"], "role": ["ignore", "image"]})
     assert roles.role_overrides(odd, frame, "label") == {}  # unknown columns and roles are dropped
+
+
+def test_default_target_with_the_data_skips_what_cannot_be_a_target() -> None:
+    n = 60
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"size": rng.normal(size=n), "Outcome": rng.choice(["a", "b"], n),
+                          "when": pd.date_range("2024-01-01", periods=n).astype(str),
+                          "notes": [f"free text number {i} here" for i in range(n)]})
+    assert roles.default_target(list(frame.columns), None, frame) == "Outcome"  # named like a target
+    unnamed = frame.rename(columns={"Outcome": "group"})
+    assert roles.default_target(list(unnamed.columns), None, unnamed) == "group"  # last fit: not text or dates
+    assert roles.default_target(list(frame.columns), "size", frame) == "size"  # a sample's own target first
+
+
+def test_choices_are_remembered_per_dataset(tmp_path) -> None:
+    from core.data import remembered
+
+    assert remembered.recall(tmp_path, "iris") is None
+    choice = remembered.DataChoices("petal_width", "regression", {"sepal_length": "ignore"})
+    assert remembered.remember(tmp_path, "iris", choice) and not remembered.remember(tmp_path, "iris", choice)
+    assert remembered.recall(tmp_path, "iris") == choice and remembered.recall(tmp_path, "wine") is None
+    (tmp_path / remembered.FILE).write_text("{not json")
+    assert remembered.recall(tmp_path, "iris") is None  # a damaged file is forgotten, never an error
+    assert remembered.remember(tmp_path, "iris", choice) and remembered.recall(tmp_path, "iris") == choice
+
+
+def test_uploads_show_their_own_names() -> None:
+    from core.data.ref import plain_name
+
+    assert plain_name("6fd642b3a421_big.csv") == "big.csv"
+    assert plain_name("big.csv") == "big.csv" and plain_name("6fd642b3a421_") == "6fd642b3a421_"

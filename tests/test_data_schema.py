@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.data import Schema, build_schema, infer_roles, infer_task, load_dataset, resolve
+from core.data import Schema, build_schema, infer_roles, infer_task, load_dataset, resolve, run_checks
 from core.errors import DataError
 
 
@@ -132,3 +132,20 @@ def test_round_trip_through_json() -> None:
         Schema.from_dict({"target": "y"})
     with pytest.raises(AttributeError):
         schema.task = "binary"  # type: ignore[misc]
+
+
+def test_running_numbers_are_ignored_but_clock_cycles_are_not() -> None:
+    n = 240
+    groups = np.concatenate([np.arange(1, 101), np.arange(1, 61), np.arange(1, 81)])  # restarts, tops differ
+    frame = pd.DataFrame({
+        "specimen": groups,  # counts up with varying tops: a sample number, whatever its name
+        "obs_no": np.tile(np.arange(1, 61), 4),  # equal groups, but the name says it is a number
+        "hour": np.tile(np.arange(24), n // 24),  # a clock: climbs to 23 every time
+        "year": np.tile(np.arange(1990, 2050), 4),  # a panel of the same years per country
+        "y": np.tile([0, 1], n // 2),
+    })
+    roles = infer_roles(frame, "y")
+    assert roles == {"specimen": "ignore", "obs_no": "ignore", "hour": "numeric", "year": "numeric"}
+    codes = {c.column: c.code for c in run_checks(frame, "y")}
+    assert codes.get("specimen") == "counter" and codes.get("obs_no") == "counter"
+    assert "hour" not in codes and "year" not in codes

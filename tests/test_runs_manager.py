@@ -161,3 +161,17 @@ def test_owner_and_queue_outlive_the_heartbeat(engine) -> None:
     store.heartbeat(run_id, {"epoch": 1})  # the worker's progress replaces progress_json whole
     record = store.get(run_id)
     assert (record.owner_pid, record.queue_device, record.progress) == (4321, "cuda:1", {"epoch": 1})
+
+
+def test_a_run_on_an_upload_is_named_for_the_file_the_user_gave(engine, monkeypatch) -> None:
+    monkeypatch.setattr(RunManager, "_spawn", lambda self, run_id: (
+        self.store.set_status(run_id, "failed", "not trained in this test"), _Ended())[1])
+    ref = engine.catalog.add_upload("big.csv", b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 2) for i in range(40)))
+    assert ref.name.endswith("_big.csv") and ref.name != "big.csv"
+    manager = RunManager(engine.store, engine.catalog, poll_s=0.05)
+    try:
+        run_id = manager.submit(RunConfig(data=DataConfig(ref.source, "y"), train=TrainConfig(epochs=1)))
+    finally:
+        manager.close()
+    run = engine.store.get(run_id)
+    assert run.dataset == "big.csv" and run.name == "mlp-big.csv-1"

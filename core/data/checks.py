@@ -6,7 +6,8 @@ is worth knowing. Messages are written for someone who is not a data scientist.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -40,10 +41,30 @@ class Check:
     advice: str
 
 
+LEFT_OUT = "It is left out of training (its role is ignore), so it cannot mislead the model."
+
+
 def run_checks(df: pd.DataFrame, target: str | None = None, task: str | None = None, *,
-               image_shape: tuple[int, ...] | None = None) -> list[Check]:
+               image_shape: tuple[int, ...] | None = None, roles: Mapping[str, str] | None = None) -> list[Check]:
     """Every check that fires, errors first. For images (image_shape set) pixels that are blank
-    in every image are expected, so they raise no 'constant' warning."""
+    in every image are expected, so they raise no 'constant' warning.
+
+    `roles` (each column's role as the run will use it): a column already ignored gets no advice to
+    ignore it; its findings become info saying it is left out (left_out tells them apart)."""
+    found = _all_checks(df, target, task, image_shape)
+    if roles:
+        found = [replace(c, level="info", advice=LEFT_OUT) if c.level != "error" and c.column is not None
+                 and c.column != target and roles.get(str(c.column)) == "ignore" else c for c in found]
+    return sorted(found, key=lambda c: LEVELS.index(c.level))
+
+
+def left_out(check: Check) -> bool:
+    """A finding about a column the run leaves out (run_checks with roles)."""
+    return check.advice == LEFT_OUT
+
+
+def _all_checks(df: pd.DataFrame, target: str | None, task: str | None,
+                image_shape: tuple[int, ...] | None) -> list[Check]:
     found: list[Check] = []
     n = len(df)
     if n < MIN_ROWS:
@@ -68,7 +89,8 @@ def run_checks(df: pd.DataFrame, target: str | None = None, task: str | None = N
         if image_shape and col != target:
             checks = [c for c in checks if c.code != "constant"]
         found.extend(checks)
-        if col != target and counts.unique > 1 and not any(c.code in ("id_like", "constant") for c in checks):
+        if col != target and counts.unique > 1 and not any(c.code in ("id_like", "constant", "counter")
+                                                           for c in checks):
             usable.append(col)
     if target is not None:
         found.extend(_target_checks(df, target, task, usable, unique))
@@ -81,7 +103,7 @@ def run_checks(df: pd.DataFrame, target: str | None = None, task: str | None = N
                            (f"{duplicates} rows are exact copies of other rows." if duplicates > 1 else "1 row is an exact copy of another row."),
                            "Copies can land in both the training and the test data and make scores look "
                            "better than they are. Remove them unless they are genuine repeats."))
-    return sorted(found, key=lambda c: LEVELS.index(c.level))
+    return found
 
 
 def _column_checks(series: Callable[[], pd.Series], col: str, n: int, counts: ColumnCounts,
@@ -91,6 +113,12 @@ def _column_checks(series: Callable[[], pd.Series], col: str, n: int, counts: Co
     name = shown(col)
     out: list[Check] = []
     unique = counts.unique
+    if counts.counter and not is_target and unique != n - counts.missing:  # all different: an ID, below
+        return out + [Check("warning", "counter", col,
+                            f"Column '{name}' counts up 1, 2, 3, ... from row to row, so it looks like a sample "
+                            "or row number rather than a measurement.",
+                            "Set its role to ignore: it says where a row sits in the file, and a file sorted by "
+                            "class would let the model learn the row order instead of the data.")]
     if counts.numeric and unique not in (1, n - counts.missing):
         s = None  # neither constant nor a candidate identifier: nothing below needs the values
     else:

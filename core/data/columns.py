@@ -15,6 +15,10 @@ KINDS = ("numeric", "categorical", "boolean", "datetime", "text")
 ID_MIN_ROWS = 20  # below this, "every value differs" happens by chance
 TEXT_MIN_UNIQUE = 50  # fewer distinct strings than this is a category, however many rows
 ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid)$|^(id|uuid|guid|index|row|row_?num(ber)?)([_\s.-]|$)", re.I)
+# Words that name a running number ("Sample Number", "obs_no", "RowIdx"); with counting values, an ID
+COUNTER_WORDS = frozenset({"id", "no", "nr", "num", "number", "index", "idx", "seq", "sequence", "row", "record",
+                           "sample", "obs", "observation", "serial"})
+COUNTER_STEP_SHARE = 0.9  # of consecutive rows, this share going up by exactly one: a running number
 
 
 def column_kind(s: pd.Series, nunique: int | None = None) -> str:
@@ -84,6 +88,31 @@ def looks_like_id(s: pd.Series, nunique: int | None = None) -> bool:
     # Distinct strings are keys unless they read like sentences (free text is its own case).
     sample = s.dropna().astype(str).head(1000)
     return bool(sample.str.contains(r"\s", regex=True).mean() < 0.5)
+
+
+def looks_like_counter(values: np.ndarray, name: object) -> bool:
+    """Whole numbers that go up by one from row to row (1, 2, 3, ...), restarting now and then: a sample
+    or row number (penguins' 'Sample Number' restarts in each study), not a measurement.
+
+    A clock-like cycle that climbs to the same top every time (hour 0-23, month 1-12, the same years
+    for each country) is a measurement, unless the column's name says it is a number ('Sample No')."""
+    v = np.asarray(values, dtype="float64")
+    v = v[np.isfinite(v)]
+    if v.size < ID_MIN_ROWS or not np.all(v == np.round(v)):
+        return False
+    steps = np.diff(v)
+    if float(np.mean(steps == 1)) < COUNTER_STEP_SHARE:
+        return False
+    if _name_words(name) & COUNTER_WORDS:
+        return True
+    tops = v[np.append(np.flatnonzero(steps != 1), v.size - 1)]  # the last value before each restart
+    return len(np.unique(tops)) > 1
+
+
+def _name_words(name: object) -> set[str]:
+    """'Sample Number' -> {sample, number}; 'rowIdx' -> {row, idx}."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name))
+    return {w.lower() for w in re.split(r"[^0-9A-Za-z]+", text) if w}
 
 
 def as_labels(s: pd.Series) -> pd.Series:

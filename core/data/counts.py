@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from core.data.columns import COUNTER_STEP_SHARE, looks_like_counter
+
 BLOCK_VALUES = 4_000_000  # values per numeric block: 32 MB of float64 at a time
 TOP_N = 5
 DISCRETE_MAX = 20  # numeric columns with at most this many values get a top list
@@ -29,6 +31,7 @@ class ColumnCounts:
     min: float | None = None
     max: float | None = None
     top: tuple[tuple[str, int], ...] | None = None  # most frequent values; None when not counted
+    counter: bool = False  # a running number, 1, 2, 3, ... (core.data.columns.looks_like_counter)
 
 
 def is_number_dtype(dtype: object) -> bool:
@@ -77,6 +80,10 @@ def _numeric_block(df: pd.DataFrame, columns: list[int], integer: list[bool], to
         mean = np.nanmean(scaled, axis=0) * scale
         std = np.where(count > 1, np.nanstd(scaled, axis=0, ddof=1) * scale, 0.0)
         low, high = np.nanmin(finite, axis=0), np.nanmax(finite, axis=0)
+        # the cheap half of looks_like_counter for the whole block; the few columns that pass get the rest
+        steps = np.diff(raw, axis=0)
+        counting = (steps == 1).sum(axis=0) >= COUNTER_STEP_SHARE * np.maximum(count - 1, 1)
+    names = df.columns[columns]
     out = []
     for j in range(len(columns)):
         has = bool(count[j])
@@ -87,6 +94,7 @@ def _numeric_block(df: pd.DataFrame, columns: list[int], integer: list[bool], to
             missing=int(missing[j]), unique=int(unique[j]), numeric=True, infinite=int(infinite[j]),
             mean=float(mean[j]) if has else None, std=float(std[j]) if has else None,
             min=float(low[j]) if has else None, max=float(high[j]) if has else None, top=values,
+            counter=bool(counting[j]) and looks_like_counter(raw[:, j], names[j]),
         ))
     return out
 

@@ -103,7 +103,7 @@ def load_table(path: str | Path, max_rows: int | None = None, *, label: str | No
 
 def load_dataset(ref: DatasetRef) -> pd.DataFrame:
     """Load a catalog entry (a sample or a file)."""
-    return load_table(ref.path, label=ref.name)
+    return load_table(ref.path, label=ref.label)
 
 
 def clean_column_names(names: list[object]) -> list[str]:

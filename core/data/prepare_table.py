@@ -24,7 +24,7 @@ def prepare_table(config: RunConfig, ref: DatasetRef, split: Split | None = None
     frame = load_dataset(ref)
     if d.target not in frame.columns:
         shown = ", ".join(map(str, list(frame.columns)[:8]))
-        raise DataError(f"target column '{d.target}' is not in {ref.name} (columns: {shown}...)")
+        raise DataError(f"target column '{d.target}' is not in {ref.label} (columns: {shown}...)")
     frame = drop_missing_target(frame, d.target).reset_index(drop=True)
     if fitted is not None:
         return _with_fitted(config, ref, frame, split, fitted)
@@ -54,10 +54,10 @@ def _with_fitted(config: RunConfig, ref: DatasetRef, frame, split: Split | None,
     schema = pre.schema
     missing = [c for c in schema.features if c not in frame.columns]
     if missing:
-        raise DataError(f"{ref.name} lacks the column(s) {', '.join(map(str, missing[:5]))} that the parent run "
+        raise DataError(f"{ref.label} lacks the column(s) {', '.join(map(str, missing[:5]))} that the parent run "
                         "was trained on: fine-tune on data with the same columns")
     if len(frame) < 3:
-        raise DataError(f"{ref.name} has {len(frame)} row(s) with a target: fine-tuning needs a few rows for "
+        raise DataError(f"{ref.label} has {len(frame)} row(s) with a target: fine-tuning needs a few rows for "
                         "training, validation and test")
     y_raw = frame[config.data.target]
     d = config.data

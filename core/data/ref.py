@@ -5,9 +5,17 @@ makes refs (core.data.catalog); loading reads them (core.data.loading).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{12}_(?=.)")  # the catalog stores an upload as <sha256[:12]>_<name>
+
+
+def plain_name(name: str) -> str:
+    """An upload's stored name as its user named it ('6fd642b3a421_big.csv' -> 'big.csv'); others unchanged."""
+    return _UPLOAD_PREFIX.sub("", str(name), count=1)
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,11 @@ class DatasetRef:
     # a table that a sample's catalog entry says to read as sequences: its SequenceConfig defaults
     # (the sequence preparer reads it when a run's config has a sequence section; not hashed)
     sequence: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    @property
+    def label(self) -> str:
+        """The name to show and to record with a run: an upload's own file name, never the stored one."""
+        return plain_name(self.name) if self.kind == "file" else self.name
 
     @property
     def source(self) -> str:

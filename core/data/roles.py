@@ -5,20 +5,62 @@ columns a user set otherwise.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from core.data.columns import column_kind, looks_like_counter, looks_like_id
+from core.data.counts import is_number_dtype
 from core.data.profile import DataProfile
 from core.data.schema import infer_roles
+from core.data.text_checks import looks_like_dates
 from core.vocab import ROLES
 
 
-def default_target(columns: Sequence[str], suggested: str | None) -> str:
-    """The sample's target if it has one, else the last column (where most tables keep it)."""
+# A column named like this is what people predict ("Species", "class_label", "Outcome")
+TARGET_WORDS = ("target", "label", "class", "outcome", "y", "species", "diagnosis", "category", "churn",
+                "survived", "response", "result", "grade", "quality", "type")
+TARGET_MAX_MISSING = 0.1  # a column missing in more rows than this makes a poor first target
+TARGET_MAX_LEVELS = 50
+TARGET_SCAN = 50  # columns looked at from the end when no name says which one is the target
+
+
+def default_target(columns: Sequence[str], suggested: str | None, df: pd.DataFrame | None = None) -> str:
+    """The sample's target if it has one; else, with the data at hand, a column fit to predict: one named
+    like a target (TARGET_WORDS, in that order), else the last fitting column (most tables keep the
+    target last); else the last column. Fitting: mostly present, neither an ID, a running number, a
+    constant, dates nor free text (penguins-raw.csv ends with free-text Comments; Species is its target)."""
     if suggested and suggested in columns:
         return suggested
+    if df is None or not len(columns):
+        return columns[-1]
+    named = {word: [c for c in columns if word in _words(c)] for word in TARGET_WORDS}
+    for word in TARGET_WORDS:
+        for column in named[word]:
+            if _fits_target(df[column]):
+                return column
+    for column in list(columns)[::-1][:TARGET_SCAN]:
+        if _fits_target(df[column]):
+            return column
     return columns[-1]
+
+
+def _words(name: object) -> list[str]:
+    return re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).lower())
+
+
+def _fits_target(s: pd.Series) -> bool:
+    present = s.dropna()
+    if len(present) < 2 or s.isna().mean() > TARGET_MAX_MISSING:
+        return False
+    unique = int(present.nunique())
+    if unique < 2 or looks_like_id(present, unique):
+        return False
+    if is_number_dtype(s.dtype):
+        return not looks_like_counter(present.to_numpy(dtype="float64"), s.name)
+    kind = column_kind(present, unique)
+    return kind in ("categorical", "boolean") and unique <= TARGET_MAX_LEVELS and not looks_like_dates(present)
 
 
 def roles_table(df: pd.DataFrame, target: str, overrides: Mapping[str, str], profile: DataProfile) -> pd.DataFrame:

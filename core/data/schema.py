@@ -12,6 +12,7 @@ from pandas.api import types as ptypes
 
 from core.data.columns import as_labels, column_kind, is_integral, looks_like_id, numeric_like, shown, sort_labels
 from core.data.counts import column_counts
+from core.data.text_checks import looks_like_dates
 from core.errors import DataError
 from core.vocab import ROLES, TASKS
 
@@ -81,13 +82,13 @@ def infer_roles(df: pd.DataFrame, target: str) -> dict[str, str]:
     for col, counts in zip(df.columns, column_counts(df, top=False), strict=True):
         if col == target:
             continue
-        roles[col] = _default_role(df[col], counts.unique)
+        roles[col] = _default_role(df[col], counts.unique, counts.counter)
     return roles
 
 
-def _default_role(s: pd.Series, unique: int) -> str:
-    if unique <= 1 or looks_like_id(s, unique):
-        return "ignore"  # all missing, constant, or a key: nothing to learn from
+def _default_role(s: pd.Series, unique: int, counter: bool = False) -> str:
+    if unique <= 1 or counter or looks_like_id(s, unique):
+        return "ignore"  # all missing, constant, a key or a running number: nothing to learn from
     kind = column_kind(s, unique)
     if kind == "numeric":
         return "numeric"
@@ -96,6 +97,8 @@ def _default_role(s: pd.Series, unique: int) -> str:
     if kind in ("categorical", "text"):
         if numeric_like(s):
             return "numeric"  # numbers stored as text, e.g. a few "?" among them
+        if looks_like_dates(s):
+            return "ignore"  # dates as text: as for a datetime column, each date would be its own category
         return "categorical" if kind == "categorical" else "ignore"  # free text: too many levels
     return "ignore"  # datetime: the models take no dates; a user can derive features from them
 

@@ -54,12 +54,18 @@ def text_column_checks(s: pd.Series, name: str) -> list[Finding]:
     return found
 
 
+def looks_like_dates(s: pd.Series) -> bool:
+    """Text whose distinct values (a sample of them) nearly all read as dates or times."""
+    sample = pd.Series(s.dropna().astype(str).str.strip().unique()).head(SAMPLE)
+    return bool(len(sample)) and float(sample.str.match(_DATE).mean()) >= SHAPE_SHARE
+
+
 def _shape(sample: pd.Series, name: str) -> Finding | None:
     dates = sample.str.match(_DATE)
     if dates.mean() >= SHAPE_SHARE:
         return ("info", "dates", f"Column '{name}' holds dates, such as '{shown(sample[dates].iloc[0])}'.",
-                "The models cannot read dates: each one counts as an unrelated category, or the column is "
-                "ignored. To use it, derive numbers from it at the source (month, weekday, days since a start).")
+                "The models cannot read dates (each would count as an unrelated category), so it starts as "
+                "ignore. To use it, derive numbers from it at the source (month, weekday, days since a start).")
     units = sample.str.extract(_UNIT)[0]
     money = sample.str.extract(_CURRENCY)
     units = units.fillna(money[0]).fillna(money[1])

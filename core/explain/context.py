@@ -178,7 +178,7 @@ def _image_rows(trained: TrainedModel, ref: DatasetRef, catalog: Catalog,
     ds = load_images(ref.path, ref.sha256, DecodeOptions(data.image_size, data.image_color), catalog.workspace,
                      ref.name)
     if tuple(ds.shape) != tuple(trained.schema.image_shape or ()):
-        raise WorkbenchError(f"the images of {ref.name} now decode to {list(ds.shape)}, not the "
+        raise WorkbenchError(f"the images of {ref.label} now decode to {list(ds.shape)}, not the "
                              f"{list(trained.schema.image_shape or ())} the model was trained on: train it again")
     return pd.DataFrame({FILE: ds.names, TARGET: ds.labels}), ds.X
 

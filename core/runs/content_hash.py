@@ -47,5 +47,5 @@ def data_changed(recorded: str | None, ref: DatasetRef) -> bool:
 
 def data_changed_warning(ref: DatasetRef, recorded: str) -> str:
     """The one wording, on the CLI's stderr and among the run's events."""
-    return (f"{ref.name} has changed since this config was written (hash {ref.sha256[:12]}, the config says "
+    return (f"{ref.label} has changed since this config was written (hash {ref.sha256[:12]}, the config says "
             f"{recorded[:12]}): results will differ")

@@ -61,7 +61,7 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         # pinned when it was recorded; again here in case the file changed while the run was queued
         pinned = pin_content_hash(config, prepared.ref)
         config = pinned.config
-        store.update(run_id, task=prepared.schema.task, dataset=prepared.ref.name, config=config.to_dict())
+        store.update(run_id, task=prepared.schema.task, dataset=prepared.ref.label, config=config.to_dict())
         model_params = resolve_params(config.model.kind, config.model.params)
         augment = make_augment(config.train.augment)
         torch.manual_seed(config.train.seed)  # the initial weights are part of "same seed, same result"

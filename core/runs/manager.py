@@ -68,7 +68,7 @@ class RunManager:
         pinned = pin_content_hash(config, ref)
         config = pinned.config
         run_id = self.store.create_run(config.to_dict(), name=name or config.name, task=config.data.task,
-                                       model=config.model.kind, dataset=ref.name, parent_id=parent_id, tags=tags,
+                                       model=config.model.kind, dataset=ref.label, parent_id=parent_id, tags=tags,
                                        split=split, owner_pid=os.getpid(),
                                        queue_device=queue_of(config, _gpu_count(), _has_mps()),
                                        summary=pinned.run_summary())

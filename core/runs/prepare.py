@@ -42,7 +42,7 @@ def prepare_data(config: RunConfig, catalog: Catalog, split: Split | None = None
     data_kind = "sequence" if config.sequence is not None else ref.data_kind
     preparer = PREPARERS.get(data_kind)
     if preparer is None:
-        raise DataError(f"{ref.name} holds {data_kind} data, which this version cannot train on yet")
+        raise DataError(f"{ref.label} holds {data_kind} data, which this version cannot train on yet")
     if fitted is not None and data_kind == "table" and isinstance(fitted, Preprocessor):
         prepared = prepare_table(config, ref, split, catalog.workspace, fitted=fitted)
     else:

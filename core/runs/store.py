@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from core.atomic import sha256_file
+from core.data.ref import plain_name
 from core.data.split import SPLIT_FILE, Split, save_split
 from core.errors import RunNotFound
 from core.numbers import finite_or_none
@@ -400,7 +401,8 @@ def shown_id(run_id: object) -> str:
 def _record(row: sqlite3.Row) -> RunRecord:
     return RunRecord(
         run_id=row["run_id"], name=row["name"], status=row["status"], status_reason=row["status_reason"],
-        task=row["task"], model=row["model"], dataset=row["dataset"], device=row["device"],
+        task=row["task"], model=row["model"], dataset=plain_name(row["dataset"]) if row["dataset"] else row["dataset"],
+        device=row["device"],
         config=json.loads(row["config_json"]), summary=json.loads(row["summary_json"]),
         progress=json.loads(row["progress_json"]), tags=json.loads(row["tags_json"]),
         parent_id=row["parent_id"], pid=row["pid"], owner_pid=row["owner_pid"], queue_device=row["queue_device"],

@@ -112,7 +112,7 @@ def plan_cv(store: RunStore, catalog: Catalog, config: RunConfig, k: int) -> CvP
     config = pinned.config
     # pid: another process's start-up check sees a live owner and leaves the parent alone
     parent_id = store.create_run(config.to_dict(), name=config.name, task=task, model=config.model.kind,
-                                 dataset=prepared.ref.name, status="running", tags=(CV_TAG,), pid=os.getpid(),
+                                 dataset=prepared.ref.label, status="running", tags=(CV_TAG,), pid=os.getpid(),
                                  summary=pinned.run_summary(cv_folds=k))
     store.set_status(parent_id, "running")
     save_folds(folds, store.run_dir(parent_id) / FOLDS_FILE)

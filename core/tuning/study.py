@@ -87,7 +87,7 @@ def create_study(service: RunService, base: RunConfig, space: Sequence[SearchPar
     if metric not in metric_choices(task):
         raise ConfigError(f"a {task} search can optimise {', '.join(metric_choices(task))}; not '{metric}'")
     space = check_space(base, space)
-    name = _unique_name(service, (name or "").strip() or f"tune-{base.model.kind}-{prepared.ref.name}")
+    name = _unique_name(service, (name or "").strip() or f"tune-{base.model.kind}-{prepared.ref.label}")
     pinned = pin_content_hash(base, prepared.ref)  # the trials are pinned with it, and say nothing more
     base = pinned.config.evolve(name=None)
     spec = StudySpec(name=name, metric=metric, direction="maximize" if metric_direction(metric) == "max"
@@ -97,7 +97,7 @@ def create_study(service: RunService, base: RunConfig, space: Sequence[SearchPar
                                 direction=spec.direction)
     # pid: another process's start-up check sees a live owner and leaves the study alone
     parent_id = service.store.create_run(base.to_dict(), name=name, task=task, model=base.model.kind,
-                                         dataset=prepared.ref.name, status="running", tags=(STUDY_TAG, name),
+                                         dataset=prepared.ref.label, status="running", tags=(STUDY_TAG, name),
                                          pid=os.getpid(),
                                          summary=pinned.run_summary(study=spec.to_dict(), trials=trial_counts([])))
     service.store.set_status(parent_id, "running")

@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cv is not None:
         return _run_cv(args, engine, config)  # the CV parent pins the config itself, and keeps the warning
     run_id = engine.store.create_run(pinned.config.to_dict(), name=config.name, task=config.data.task,
-                                     model=config.model.kind, dataset=ref.name, pid=os.getpid(),
+                                     model=config.model.kind, dataset=ref.label, pid=os.getpid(),
                                      summary=pinned.run_summary())
     stops: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,8 +25,9 @@ def dataset_label(ref: Any) -> str:
     """'iris' for a sample; 'sales.csv (uploaded)' for a stored upload '3f2a..._sales.csv'."""
     if ref.kind == "sample":
         return ref.name
-    original = ref.description.removeprefix("uploaded as ").strip() if ref.description else ""
-    return f"{original or ref.name} (uploaded)"
+    if ref.description.startswith("uploaded as "):
+        return f"{ref.description.removeprefix('uploaded as ').strip() or ref.label} (uploaded)"
+    return f"{ref.label} (uploaded)" if ref.path.parent.name == "uploads" else ref.label
 
 
 def format_bytes(n: int) -> str:

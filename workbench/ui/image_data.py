@@ -15,6 +15,7 @@ from core.data.images.profile import ImageProfile, as_picture, profile_images, s
 from core.errors import WorkbenchError
 from core.vocab import CLASSIFICATION_TASKS, IMAGE_COLORS
 from workbench.ui import state as ui_state
+from workbench.ui.datasets import dataset_label as ds_label
 from workbench.ui.common import md_escape, page_link
 
 HEIGHT = 320
@@ -118,7 +119,7 @@ def draw(engine: Any, ref: Any, choice: Any, look: Any, predict: Any, checks_box
                            key=f"img_task::{ref.name}",
                            help="binary: two classes; multiclass: more. Images are classified, not regressed.")
     ui_state.set_choice(st.session_state, ui_state.DataChoice(
-        source=ref.source, target="label", task=task, name=ref.name, image=True, data_kind="image",
+        source=ref.source, target="label", task=task, name=ds_label(ref), image=True, data_kind="image",
         image_size=int(size) or None, image_color=color))
 
     with look:

@@ -25,7 +25,7 @@ def prepare_images(config: RunConfig, ref: DatasetRef, split: Split | None = Non
                    workspace: Path | None = None) -> PreparedData:
     d = config.data
     if d.target != TARGET:
-        raise ConfigError(f"an image's class is its folder's name, so the target of {shown(ref.name, 60)} is "
+        raise ConfigError(f"an image's class is its folder's name, so the target of {shown(ref.label, 60)} is "
                           f"'{TARGET}', not '{shown(d.target, 40)}': leave --target out or give --target {TARGET}")
     if d.task == "regression":
         raise ConfigError("images are classified by their folder: choose binary or multiclass, not regression")
@@ -33,7 +33,7 @@ def prepare_images(config: RunConfig, ref: DatasetRef, split: Split | None = Non
     classes = tuple(sort_labels(set(ds.labels), numeric=True))  # "2" before "10"; text alphabetically
     task = d.task or ("binary" if len(classes) == 2 else "multiclass")
     if task == "binary" and len(classes) > 2:
-        raise ConfigError(f"binary classification needs two classes, but {shown(ref.name, 60)} has "
+        raise ConfigError(f"binary classification needs two classes, but {shown(ref.label, 60)} has "
                           f"{len(classes)}: choose multiclass")
     schema = Schema(target=TARGET, task=task, roles={}, classes=classes, image_shape=ds.shape)
     check_model_fits(config.model.kind, schema, "image")
