@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         ref = engine.catalog.resolve(config.data.source)
         config = config.evolve(data={"content_hash": ref.sha256})
         run_id = engine.store.create_run(config.to_dict(), name=config.name, task=config.data.task,
-                                         model=config.model.kind, dataset=ref.name, pid=os.getpid())
+                                         model=config.model.kind, dataset=ref.label, pid=os.getpid())
         status = execute_run(engine.store, engine.catalog, run_id)
         record = engine.store.get(run_id)
     finally:
