@@ -98,9 +98,11 @@ def served(run_id: str) -> None:
             st.subheader("Traffic")
             hours = pd.DataFrame(traffic["per_hour"])
             if not hours.empty:
-                fig = go.Figure(go.Bar(x=pd.to_datetime(hours["hour"]), y=hours["predictions"]))
+                # one bar an hour wide per hour: a single hour of traffic is a bar, not the whole axis
+                fig = go.Figure(go.Bar(x=pd.to_datetime(hours["hour"]).tolist(), y=hours["predictions"].tolist(),
+                                       width=[3_600_000] * len(hours), offset=0))
                 fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                                  yaxis_title="predictions per hour")
+                                  yaxis_title="predictions per hour", xaxis_tickformat="%b %d, %H:%M")
                 st.plotly_chart(fig, key="mon_traffic", width="stretch")
         with right:
             st.subheader("What it predicts")

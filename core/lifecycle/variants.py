@@ -147,8 +147,9 @@ def sparsity_figure(variants: list[Variant]):
         part = points[points.method == method]
         if len(part) < 2:
             continue  # the unpruned point alone says nothing about this method
-        fig.add_trace(go.Scatter(x=part.sparsity * 100, y=part.metric, mode="lines+markers", name=method,
-                                 line={"color": colour}, text=part.label,
+        # plain lists: the browser's figure then holds numbers, not base64 typed arrays
+        fig.add_trace(go.Scatter(x=(part.sparsity * 100).round(2).tolist(), y=part.metric.tolist(),
+                                 mode="lines+markers", name=method, line={"color": colour}, text=part.label.tolist(),
                                  hovertemplate="%{text}<br>%{y:.4f}<extra></extra>"))
     fig.update_layout(xaxis_title="weights set to zero (%)", yaxis_title=f"test {metric_label(primary)}",
                       height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text="pruning")
