@@ -97,7 +97,9 @@ with user_errors():
             st.download_button("Download model.onnx", lambda: _onnx(workspace, run_id),
                                file_name=f"{bundle_name(run)}.onnx", mime="application/octet-stream",
                                icon=":material/download:", on_click="ignore", key="dl_onnx")
-            st.caption("One input per column (numbers as double, categories as strings), preprocessing inside. "
+            st.caption("One input: the image as uint8 (batch, channels, height, width), scaled inside. Outputs "
+                       "logits, probabilities and the label." if trained.data_kind == "image" else
+                       "One input per column (numbers as double, categories as strings), preprocessing inside. "
                        "Outputs logits and probabilities, or the prediction.")
             check = manifest.get("onnx_check") or {}
             if check.get("checked"):
@@ -114,18 +116,23 @@ with user_errors():
 
     st.subheader("Serve it on this machine")
     st.code(f"workbench serve {run_id} --port 8000", language="bash")
-    records = example_window(trained, engine.catalog) if sequence else [example_record(trained.preprocessor)]
+    image = trained.data_kind == "image"
+    records = [] if image else (example_window(trained, engine.catalog) if sequence
+                                else [example_record(trained.preprocessor)])
     if sequence:
         st.caption(f"Send a window of rows, the last {trained.preprocessor.layout.window} of each series: the "
                    "answer is one forecast (or class) per series. Here, the last rows of the training data:")
-    if records and len(records[0]) <= CURL_MAX_COLUMNS:
+    if image:
+        st.code("curl -s http://127.0.0.1:8000/predict -F file=@photo.jpg", language="bash")
+    elif records and len(records[0]) <= CURL_MAX_COLUMNS:
         body = json.dumps({"records": records})
         st.code(f"curl -s http://127.0.0.1:8000/predict -H 'content-type: application/json' \\\n  -d '{body}'",
                 language="bash")
     st.caption("The server answers on 127.0.0.1 only; its API docs are at http://127.0.0.1:8000/docs.")
     st.subheader("From the command line")
     st.code(f"workbench export {run_id} --out {bundle_name(run)}{'' if sequence else ' --onnx'}\n"
-            f"python {bundle_name(run)}/predict.py rows.csv > predictions.csv", language="bash")
+            f"python {bundle_name(run)}/predict.py {'photo.jpg' if image else 'rows.csv'} > predictions.csv",
+            language="bash")
 
     with st.expander("Model card", icon=":material/description:"):
         card = render_model_card(run, trained, store, onnx=with_onnx)

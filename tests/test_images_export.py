@@ -85,3 +85,16 @@ def test_the_picture_and_its_maps_keep_one_aspect():
     layout = fig.layout
     assert layout.yaxis.scaleanchor == "x" and layout.yaxis2.scaleanchor == "x2" and layout.yaxis3.scaleanchor == "x3"
     assert all(getattr(layout, f"yaxis{s}").scaleratio == 1 for s in ("", "2", "3"))
+
+
+def test_the_export_page_offers_an_image_run(image_run, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    engine, run_id, folder = image_run
+    monkeypatch.setenv("WORKBENCH_HOME", str(folder / "ws"))
+    app = Path(__file__).resolve().parents[1] / "workbench" / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=120).run()
+    at.switch_page("../pages/export.py").run()
+    assert not at.exception and not at.error
+    code = "\n".join(c.value for c in at.code)
+    assert "-F file=@photo.jpg" in code and "predict.py photo.jpg" in code

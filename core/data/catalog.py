@@ -160,7 +160,7 @@ class Catalog:
                             "upload limit: upload a smaller file, or a sample of its rows.")
         if not data:
             raise DataError(f"'{name}' is empty: export the data again with a header row and at least one row.")
-        if name.endswith(".zip") or data[:4] == b"PK\x03\x04":
+        if name.endswith(".zip"):
             return self._add_image_zip(name, data)
         # Refuse what cannot be a table before anything is written: compressed files, images...
         problem = unsupported_reason(name, data[:SNIFF_BYTES])
@@ -179,7 +179,6 @@ class Catalog:
 
     def _add_image_zip(self, name: str, data: bytes) -> DatasetRef:
         """A zip of class folders: listed (every safety check of core.data.images.archive) before it is kept."""
-        name = name if name.endswith(".zip") else f"{name.rpartition('.')[0] or name}.zip"
         sha = hashlib.sha256(data).hexdigest()
         dest = write_atomic(self.uploads_dir / f"{sha[:12]}_{name}", data)
         try:

@@ -83,8 +83,9 @@ def is_zip(path: Path) -> bool:
 
 
 def looks_like_images(path: Path) -> bool:
-    """A folder, a .zip name or zip bytes: what resolve() hands to this module rather than the table reader."""
-    return path.is_dir() or path.suffix.lower() == ".zip" or (path.is_file() and is_zip(path))
+    """A folder or a .zip: what resolve() hands to this module rather than the table reader. Other zips
+    (an .xlsx workbook is one) go to the table reader, whose message says what the file is."""
+    return path.is_dir() or path.suffix.lower() == ".zip"
 
 
 def scan(path: str | Path, label: str | None = None) -> ImageListing:
