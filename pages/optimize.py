@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.errors import WorkbenchError
 from core.lifecycle import jobs
-from core.lifecycle.optimize import OptimizeRequest
+from core.lifecycle.optimize import OptimizeRequest, skipped_steps
 from core.lifecycle.variants import list_variants, sparsity_figure, tradeoff_table
 from core.runs.compare import run_metric
 from core.vocab import metric_label
@@ -94,6 +94,8 @@ with st.form("optimize_form", border=True):
 st.fragment(progress, run_every=1.0 if busy else None)(run_id)
 
 variants = list_variants(store.run_dir(run_id))
+for step in skipped_steps(store.run_dir(run_id)):
+    st.warning(f"Not made: {md_escape(step['variant'])}: {md_escape(step['why'])}", icon=":material/block:")
 if not variants:
     st.info("No variants yet: choose what to try above and press **Optimise**. Each variant is measured on the "
             "run's test rows, on disk and on one CPU thread.", icon=":material/info:")

@@ -194,3 +194,23 @@ def test_bad_requests_are_refused_in_words(optimized, capsys):
     assert main(["optimize", run_id, "--prune", "2", "--workspace", str(home)]) == 2
     assert "between 0 and 1" in capsys.readouterr().err
     assert main(["optimize", "no-such-run", "--prune", "0.5", "--workspace", str(home)]) == 2
+
+
+def test_a_variant_that_does_not_apply_is_skipped_in_words(tmp_path):
+    from core.engine import Engine
+    from core.lifecycle.optimize import skipped_steps
+
+    home = tmp_path / "logistic"
+    assert main(["train", "--data", "iris", "--model", "logistic", "--epochs", "3", "--device", "cpu", "--quiet",
+                 "--name", "iris-logistic", "--workspace", str(home)]) == 0
+    engine = Engine(home)
+    try:
+        run_id = engine.store.get("iris-logistic").run_id
+        variants = optimize_run(engine.store, engine.catalog, run_id,
+                                OptimizeRequest(prune=(0.5,), method="structured", quantize="int8"))
+        skipped = skipped_steps(engine.store.run_dir(run_id))
+    finally:
+        engine.close()
+    assert [s["variant"] for s in skipped] == ["50% pruned (structured)"]
+    assert "no hidden layer" in skipped[0]["why"]
+    assert {"fp32", "int8-dynamic", "onnx-fp32", "onnx-int8-static"} <= {v.id for v in variants}

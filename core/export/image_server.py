@@ -7,6 +7,7 @@ Pillow with the formats allowed by name, its pixel count checked from the header
 No `from __future__ import annotations`: FastAPI reads the endpoint's annotations at runtime.
 """
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from core.errors import WorkbenchError
 from core.export.http_guards import LOCAL_HOSTS, RequestGuard
+from core.export.recording import PredictionSink, add_feedback_route
 from core.runs.trained import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,8 @@ MAX_FILES = 32
 
 
 def create_image_app(trained: TrainedModel, *, hosts: frozenset[str] = LOCAL_HOSTS,
-                     max_body_bytes: int = MAX_IMAGE_BODY_BYTES, label: str = "") -> FastAPI:
+                     max_body_bytes: int = MAX_IMAGE_BODY_BYTES, label: str = "",
+                     sink: PredictionSink | None = None) -> FastAPI:
     schema = trained.schema
     classes = [str(c) for c in schema.classes or []]
     name = label or trained.meta.get("run_id") or "model"
@@ -41,7 +44,7 @@ def create_image_app(trained: TrainedModel, *, hosts: frozenset[str] = LOCAL_HOS
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "model": name, "kind": trained.meta["kind"], "task": schema.task,
-                "input": {"image": [c, h, w]}, "classes": classes}
+                "input": {"image": [c, h, w]}, "classes": classes, "recording": sink is not None}
 
     @app.post("/predict")
     async def predict(request: Request) -> JSONResponse:
@@ -49,14 +52,21 @@ def create_image_app(trained: TrainedModel, *, hosts: frozenset[str] = LOCAL_HOS
             files = await _files(request)
         except ValueError as exc:
             return JSONResponse(status_code=422, content={"detail": str(exc)})
+        started = time.perf_counter()
         try:
             result = trained.predict_images([data for _, data in files])
         except WorkbenchError as exc:
             return JSONResponse(status_code=422, content={"detail": str(exc)})
         proba = result[[f"proba_{k}" for k in classes]].to_numpy(dtype=np.float64)
-        return JSONResponse({"task": schema.task, "classes": classes, "files": [n for n, _ in files],
-                             "predictions": [str(p) for p in result["prediction"]],
-                             "probabilities": [dict(zip(classes, map(float, p))) for p in proba]})
+        answer = {"task": schema.task, "classes": classes, "files": [n for n, _ in files],
+                  "predictions": [str(p) for p in result["prediction"]],
+                  "probabilities": [dict(zip(classes, map(float, p))) for p in proba]}
+        if sink is not None:  # the file's name and size stand for the image in the log
+            answer["ids"] = sink.record([{"file": n, "bytes": len(d)} for n, d in files], answer["predictions"],
+                                        answer["probabilities"], (time.perf_counter() - started) * 1000.0)
+        return JSONResponse(answer)
+
+    add_feedback_route(app, sink)
 
     app.add_middleware(RequestGuard, hosts=hosts, max_body_bytes=max_body_bytes)
     return app

@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Protocol, Sequence
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from core.errors import DataError
 from core.export.bundle import example_record
 from core.export.http_guards import LOCAL_HOSTS, MAX_BODY_BYTES, RequestGuard
 from core.export.image_server import create_image_app
+from core.export.recording import PredictionSink, as_label, add_feedback_route
 from core.runs.trained import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -31,52 +32,7 @@ MAX_RECORDS = 10_000
 MAX_ERRORS_SHOWN = 20
 
 
-class PredictionSink(Protocol):
-    """Where a server records what it predicted and the labels sent back (core.lifecycle.recorder's
-    PredictionLog); without one nothing is recorded and /feedback says so."""
-
-    def record(self, inputs: Sequence[dict[str, Any]], predictions: Sequence[Any],
-               probabilities: Sequence[dict[str, float]] | None, latency_ms: float) -> list[int]: ...
-
-    def add_feedback(self, labels: Iterable[tuple[int, Any]]) -> tuple[int, list[int]]: ...
-
-
-class FeedbackItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: int = Field(description="a prediction's id, as /predict returned it")
-    label: str | float | int | bool = Field(description="the true class (or value) for that prediction")
-
-
-class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    feedback: list[FeedbackItem] = Field(max_length=MAX_RECORDS)
-
-
-NOT_RECORDING = {"detail": "this server does not record predictions (it was started with --no-record or "
-                           "WORKBENCH_MONITOR=0), so there is nothing to attach labels to"}
-
-
-def add_feedback_route(app: FastAPI, sink: PredictionSink | None) -> None:
-    @app.post("/feedback")
-    def feedback(payload: FeedbackRequest) -> Any:
-        if sink is None:
-            return JSONResponse(status_code=409, content=NOT_RECORDING)
-        stored, unknown = sink.add_feedback((item.id, _as_label(item.label)) for item in payload.feedback)
-        return {"stored": stored, "unknown_ids": unknown[:100]}
-
-
-def _as_label(value: Any) -> Any:
-    """Numbers and booleans as the label text training saw (2.0 -> "2", true -> "True"), like as_labels."""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return str(int(value)) if value == int(value) and abs(value) < 2.0**53 else str(np.float64(value))
-    return value  # text, None, or something str validation will refuse with a clear message
-
-
-Category = Annotated[str | None, BeforeValidator(_as_label)]
+Category = Annotated[str | None, BeforeValidator(as_label)]
 
 
 def record_model(trained: TrainedModel) -> type[BaseModel]:
@@ -127,7 +83,7 @@ def create_app(source: str | Path | TrainedModel, *, hosts: frozenset[str] = LOC
     (and takes POST /feedback); the response then carries each prediction's id."""
     trained = source if isinstance(source, TrainedModel) else TrainedModel.load(source)
     if trained.data_kind == "image":  # an uploaded file, not rows of columns
-        return create_image_app(trained, hosts=hosts, label=label)
+        return create_image_app(trained, hosts=hosts, label=label, sink=sink)
     schema = trained.schema
     classes = [str(c) for c in schema.classes or []]
     sequence = isinstance(trained.preprocessor, SequencePreprocessor)

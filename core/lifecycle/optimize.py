@@ -7,6 +7,7 @@ CPU latency at batch 1 and 256. The float32 model is measured alongside as the b
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ import torch
 from torch import nn
 
 from core.data import Catalog
-from core.errors import ConfigError
+from core.atomic import write_atomic
+from core.errors import ConfigError, WorkbenchError
 from core.export.image_onnx import export_image_onnx
 from core.export.onnx_export import export_onnx, onnx_feeds
 from core.lifecycle import prune as pruning
@@ -26,7 +28,7 @@ from core.lifecycle import quantize as quant
 from core.lifecycle.latency import THREADS, latency
 from core.lifecycle.run_data import RunData, load_run_data
 from core.lifecycle.tensors import load_tensors, save_tensors
-from core.lifecycle.variants import Variant, list_variants, save_variant, start_variant, variant_dir
+from core.lifecycle.variants import Variant, list_variants, save_variant, start_variant, variant_dir, variants_dir
 from core.models import build_model
 from core.runs.store import RunStore
 from core.training.trainer import Trainer
@@ -34,6 +36,7 @@ from core.training.trainer import Trainer
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 WEIGHTS = "weights.safetensors"
+SKIPPED = "skipped.json"
 
 
 @dataclass(frozen=True)
@@ -64,20 +67,46 @@ def optimize_run(store: RunStore, catalog: Catalog, run: str, request: OptimizeR
     request.validate()
     say = progress or (lambda text: log.info("%s", text))
     data = load_run_data(store, catalog, run)
+    skipped: list[dict[str, str]] = []
+
+    def attempt(what: str, step: Callable[[], Any]) -> Any:
+        """One variant; a model it does not apply to is said in words and the others still come."""
+        try:
+            return step()
+        except WorkbenchError as exc:
+            why = str(exc)
+        except Exception as exc:  # noqa: BLE001 - an exporter or quantiser failing on an unusual layer
+            log.warning("optimising %s: %s failed", data.record.run_id, what, exc_info=True)
+            why = f"it could not be made ({type(exc).__name__}: {str(exc)[:200]})"
+        skipped.append({"variant": what, "why": why})
+        say(f"{what}: skipped, {why}")
+        return None
+
     say("measuring the float32 model")
     _baseline(data)
     for sparsity in request.prune:
         say(f"pruning to {sparsity:.0%} ({request.method})")
-        pruned, v = _pruned(data, sparsity, request.method, request.finetune_epochs)
-        if request.quantize:
+        made = attempt(f"{sparsity:.0%} pruned ({request.method})",
+                       lambda: _pruned(data, sparsity, request.method, request.finetune_epochs))
+        if made and request.quantize:
+            pruned, v = made
             say(f"int8 of the {sparsity:.0%}-pruned model")
-            _dynamic(data, pruned, f"{v.id}+int8", f"{v.label} + int8 (dynamic)", v)
+            attempt(f"{v.label} + int8", lambda: _dynamic(data, pruned, f"{v.id}+int8", f"{v.label} + int8 (dynamic)", v))
     if request.quantize:
         say("int8 (dynamic) of the float32 model")
-        _dynamic(data, _float_model(data), "int8-dynamic", "int8 (dynamic, torch)", None)
+        attempt("int8 (dynamic)", lambda: _dynamic(data, _float_model(data), "int8-dynamic", "int8 (dynamic, torch)", None))
         say("ONNX export and its static int8 (calibrated on training rows)")
-        _onnx_variants(data)
+        attempt("ONNX float32 and static int8", lambda: _onnx_variants(data))
+    write_atomic(variants_dir(data.run_dir) / SKIPPED, json.dumps(skipped))
     return list_variants(data.run_dir)
+
+
+def skipped_steps(run_dir: Path) -> list[dict[str, str]]:
+    """What the last optimisation of the run could not make, and why."""
+    try:
+        return json.loads((variants_dir(run_dir) / SKIPPED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
 
 
 # --- measuring ----------------------------------------------------------------------------------
@@ -184,10 +213,7 @@ def load_torch_variant(data: RunData, path: Path) -> nn.Module:
 
 
 # --- quantisation -------------------------------------------------------------------------------
-def _dynamic(data: RunData, model: nn.Module, variant_id: str, label: str, source: Variant | None) -> Variant | None:
-    if not quant.has_dynamic_layers(model):
-        log.info("no Linear/LSTM layers: no dynamic int8 variant")
-        return None
+def _dynamic(data: RunData, model: nn.Module, variant_id: str, label: str, source: Variant | None) -> Variant:
     params = source.params if source else dict(data.trained.meta["params"])
     folder = start_variant(data.run_dir, variant_id)
     path = quant.save_dynamic(quant.quantize_dynamic(model), folder / WEIGHTS,
@@ -260,4 +286,4 @@ def variant_path(store: RunStore, run_id: str, variant: Variant) -> Path:
     return variant_dir(store.run_dir(run_id), variant.id) / variant.file
 
 
-__all__ = ["OptimizeRequest", "load_torch_variant", "optimize_run", "variant_path"]
+__all__ = ["OptimizeRequest", "load_torch_variant", "optimize_run", "skipped_steps", "variant_path"]

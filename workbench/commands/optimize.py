@@ -7,7 +7,7 @@ import sys
 
 from core.engine import Engine
 from core.errors import ConfigError
-from core.lifecycle.optimize import OptimizeRequest, optimize_run
+from core.lifecycle.optimize import OptimizeRequest, optimize_run, skipped_steps
 from core.lifecycle.prune import PRUNE_METHODS
 from core.lifecycle.quantize import QUANTIZATIONS
 from core.lifecycle.variants import delta
@@ -48,12 +48,14 @@ def run(args: argparse.Namespace) -> int:
                                   quantize=args.quantize)
         say = (lambda text: None) if args.json else (lambda text: print(f"  {text}...", file=sys.stderr))
         variants = optimize_run(engine.store, engine.catalog, record.run_id, request, progress=say)
+        skipped = skipped_steps(engine.store.run_dir(record.run_id))
     finally:
         engine.close()
     baseline = next((v for v in variants if v.id == "fp32"), None)
     if args.json:
         print(json.dumps({"run_id": record.run_id, "primary": baseline.primary if baseline else None,
-                          "variants": [{**v.to_dict(), "change": delta(v, baseline)} for v in variants]}))
+                          "variants": [{**v.to_dict(), "change": delta(v, baseline)} for v in variants],
+                          "skipped": skipped}))
         return 0
     primary = metric_label(baseline.primary) if baseline else "score"
     print(f"run {record.name} ({record.run_id}): {len(variants)} variant(s), test {primary}, latency on one CPU thread")
@@ -65,4 +67,6 @@ def run(args: argparse.Namespace) -> int:
               f"{change if change is not None else 0.0:>+8.4f} {v.size_bytes / 1024:>7.1f}KB "
               f"{v.size_ratio or 0:>7.2f} {v.latency['batch_1']['p50_ms']:>6.3f}ms "
               f"{v.latency['batch_256']['p50_ms']:>7.3f}ms")
+    for step in skipped:
+        print(f"  not made: {step['variant']}: {step['why']}")
     return 0

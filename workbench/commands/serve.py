@@ -58,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
     if sink is not None:
         print(f"recording predictions in {sink.path} ({settings.words()}; --no-record turns it off); "
               "POST labels to /feedback", file=sys.stderr)
-    elif trained.data_kind == "image":
-        print("image predictions are not recorded yet", file=sys.stderr)
     else:
         print("not recording predictions (--no-record or WORKBENCH_MONITOR=0)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
@@ -75,7 +73,7 @@ def record_settings(args: argparse.Namespace) -> RecordSettings:
 
 def prediction_log(store: RunStore, source: str, trained: TrainedModel, settings: RecordSettings) -> PredictionLog | None:
     """The log in the served run's folder; a bundle of a run this workspace lacks logs into its own folder."""
-    if not settings.enabled or trained.data_kind == "image":
+    if not settings.enabled:
         return None
     path = Path(source).expanduser()
     if path.is_dir():
