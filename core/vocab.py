@@ -188,6 +188,8 @@ REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
 FORECAST_METRICS = ("mae", "rmse", "smape", "mase")
 # Scores on a 0..1-ish scale where higher is better: they share one bar chart's axis.
 SCORE_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "r2")
+# Scores that cannot leave [0, 1]: an axis of one of them never runs past either end.
+UNIT_INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
 
 METRIC_DIRECTION: dict[str, str] = {
     "loss": "min",
@@ -268,7 +270,8 @@ __all__ = [
     "models_for_task",
     "suggested_models",
     "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
-    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "FORECAST_METRICS", "SCORE_METRICS", "METRIC_DIRECTION", "METRIC_LABELS",
+    "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "FORECAST_METRICS", "SCORE_METRICS", "UNIT_INTERVAL_METRICS",
+    "METRIC_DIRECTION", "METRIC_LABELS",
     "EPOCH_METRICS", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",
     "monitor_choices",
     "metric_label",

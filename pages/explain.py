@@ -129,8 +129,14 @@ def shap_tab() -> None:
             position = st.selectbox("Row", range(len(exp.rows)), key="explain_waterfall_row",
                                     format_func=lambda i: ui.row_label(exp.rows[i], table))
             ui.show(views.waterfall_view(exp, position, output), "shap_waterfall")
-        if exp.image_shape:
-            ui.show(views.image_view(exp, position, output), "shap_image")
+        if exp.image_shape:  # a pixel table: the picture's map is for the class this row is predicted as
+            k = 0
+            if len(labels) > 1:
+                k = st.selectbox("Class of the picture's map", range(len(labels)),
+                                 index=int(np.argmax(exp.outputs[position])), format_func=lambda k: labels[k],
+                                 key=f"explain_pixels_class_{position}",
+                                 help="First shown: the class the model predicts for this row.")
+            ui.show(views.image_view(exp, position, k), "shap_image")
 
 def image_shap(exp) -> None:
     """An image run: one picture at a time beside its SHAP map, for the class it was predicted as (by default)."""

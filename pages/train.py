@@ -18,8 +18,16 @@ from workbench.ui.tune_views import draw_cv
 follow_open_request()  # before anything else: an "Open its evaluation" click leaves this page
 PRECISION_LABELS = {"fp32": "fp32 (full)", "bf16": "bf16 (mixed, CUDA)", "fp16": "fp16 (mixed, CUDA)"}
 P = "tf_"  # widget keys of this form; kept across page changes
-CV_PARENTS = "train_cv_parents"  # cross-validation parents started from this session
+CV_PARENTS = ui_state.CV_PARENTS  # cross-validation parents started from this session
+STARTED = "_train_started"  # the toast of a run just started, shown after the rerun that clears its name
 ui_state.restore_widgets(st.session_state, P)
+if STARTED in st.session_state:  # a run started: its name is used, the next run gets a fresh one
+    st.session_state[P + "name"] = ""
+    st.toast(st.session_state.pop(STARTED), icon=":material/play_arrow:")
+
+
+def reset_form() -> None:
+    ui_state.forget_widgets(st.session_state, P, keep=(P + "sample",))
 
 
 def kw(name: str, options=None):
@@ -169,7 +177,11 @@ with train_col:
     values["seed"] = a.number_input("Seed", min_value=0, max_value=2**31 - 1, **kw("seed"),
                                     help="Same seed, same settings, same device: the same result.")
     values["name"] = b.text_input("Run name", **kw("name"), placeholder="automatic",
-                                  help="Leave empty for a name like mlp-iris-3.")
+                                  help="Leave empty for a name like mlp-iris-3. Two runs never share a name.")
+    wanted = str(values["name"] or "").strip()
+    if wanted and engine.store.unique_name(wanted) != wanted:
+        st.caption(f":material/info: A run is already called '{md_escape(wanted)}', so this one will be "
+                   f"'{md_escape(engine.store.unique_name(wanted))}'.")
 
 if choice.data_kind == "image":
     values["image_size"], values["image_color"] = choice.image_size, choice.image_color
@@ -198,7 +210,10 @@ use_cv = cv_col.checkbox("Cross-validate", key=f"{P}cv",
                               "and spread of each test metric: a steadier estimate than one split.")
 folds = int(k_col.number_input("Folds", min_value=2, max_value=20, value=5, key=f"{P}cv_k", disabled=not use_cv))
 
-if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None):
+start_col, reset_col = st.columns([3, 1])
+reset_col.button("Reset to defaults", icon=":material/restart_alt:", on_click=reset_form, key="train_reset",
+                 help="Every setting on this page back to its default; the data stays as chosen.")
+if start_col.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None):
     try:
         if use_cv:
             parent_id = submit_cv(engine, config, folds)
@@ -209,10 +224,11 @@ if st.button("Start training", type="primary", icon=":material/play_arrow:", dis
         st.error(md_escape(exc), icon=":material/error:")
     else:
         if use_cv:
-            st.toast(f"Started {folds}-fold cross-validation", icon=":material/play_arrow:")
+            st.session_state[STARTED] = f"Started {folds}-fold cross-validation"
         else:
             ui_state.remember_run(st.session_state, run_id)
-            st.toast(f"Started {md_escape(engine.store.get(run_id).name)}", icon=":material/play_arrow:")
+            st.session_state[STARTED] = f"Started {md_escape(engine.store.get(run_id).name)}"
+        st.rerun()  # the name field clears for the next run
 
 for parent_id in st.session_state.get(CV_PARENTS, [])[-3:]:  # the latest cross-validations of this session
     draw_cv(engine, parent_id)

@@ -109,7 +109,9 @@ def test_residuals():
 
 def _assert_figure(fig: go.Figure) -> None:
     assert isinstance(fig, go.Figure) and len(fig.data) > 0
-    assert fig.layout.title.text and fig.layout.height == 380
+    # 380 high, plus the rows of a legend under the plot (never a column beside it)
+    assert fig.layout.title.text and fig.layout.height >= 380
+    assert fig.layout.legend.orientation in (None, "h")
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
     assert fig.layout.template.layout.paper_bgcolor == "white"  # plotly_white
 
@@ -137,7 +139,13 @@ def test_curves_figure_overlays_runs_and_splits():
     )
     fig = curves_figure(history, "loss", {"r2": "second", "r1": "first"})
     _assert_figure(fig)
-    assert [t.name for t in fig.data] == ["second · train", "second · val", "first · train", "first · val"]
+    # one legend entry per run, in its colour; which line is train or val the dash says (and the hover)
+    assert [t.name for t in fig.data] == ["second", "second", "first", "first"]
+    assert [t.showlegend for t in fig.data] == [True, False, True, False]
+    assert "second · val" in fig.data[1].hovertemplate
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0  # under the plot
+    assert (fig.layout.xaxis.dtick, fig.layout.xaxis.tickformat) == (1, "d")  # epochs 0..3: no 1.5
+    assert [t.name for t in curves_figure(history, "loss", {"r1": "first"}).data] == ["train", "val"]
     assert [t.line.dash for t in fig.data] == ["solid", "dash", "solid", "dash"]
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
     assert list(fig.data[0].x) == [0, 1, 2, 3]
@@ -166,3 +174,10 @@ def test_a_long_curve_is_thinned_but_keeps_its_ends_and_extremes() -> None:
     history = part.assign(run_id="r", split="train", name="loss")
     fig = curves_figure(history, "loss")
     assert len(fig.data[0].x) == len(thin)
+
+
+def test_epoch_ticks_are_whole_numbers_at_any_length() -> None:
+    from core.evaluation.plots import whole_number_ticks
+
+    assert [whole_number_ticks(go.Figure(), n).layout.xaxis.dtick for n in (2, 8, 20, 150, 3000)] == [
+        1, 1, 5, 20, 500]

@@ -13,7 +13,8 @@ SPACE = "log-odds (logit) of class 'M'"
 
 def _all_text(fig) -> str:
     layout = fig.layout
-    parts = [str(layout.title.text), str(layout.xaxis.title.text), str(layout.yaxis.title.text)]
+    parts = [str(layout.title.text), str(layout.title.subtitle.text), str(layout.xaxis.title.text),
+             str(layout.yaxis.title.text)]
     parts += [str(a.text) for a in layout.annotations]
     for axis in ("xaxis2", "yaxis2"):
         if axis in layout:
@@ -84,3 +85,11 @@ def test_views_give_each_figure_its_caption() -> None:
     colours = views.colour_matrix(exp.data, exp.columns)
     assert np.isnan(colours[:, 1]).all() and colours[:, 0].min() == 0 and colours[:, 0].max() == 1
     assert views.image_view(exp, 0, 0) is None  # not image data
+
+
+def test_lime_beside_shap_keeps_its_axis_titles_short() -> None:
+    long_space = "log-odds (logit) of class 'Adelie Penguin (Pygoscelis adeliae)'"
+    fig = plots.lime_vs_shap(["a", "b"], [0.2, -0.1], [0.1, -0.2], long_space, 0.5, 2, 2)
+    titles = [fig.layout.xaxis.title.text, fig.layout.xaxis2.title.text]
+    assert titles == ["SHAP value", "LIME weight"]  # side by side, two long titles ran into each other
+    assert long_space in fig.layout.title.subtitle.text

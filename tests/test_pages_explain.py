@@ -62,6 +62,12 @@ def test_image_run_and_row_choices(tmp_path_factory: pytest.TempPathFactory, mon
     at.button(key="explain_shap_go").click().run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 5  # the four SHAP views + the pixel map
+    # the picture's map is for the class its row is predicted as, whatever the class the other views show
+    for position in range(4):
+        at.selectbox(key="explain_waterfall_row").set_value(position).run()
+        pick = at.selectbox(key=f"explain_pixels_class_{position}")
+        predicted = at.selectbox(key="explain_waterfall_row").format_func(position)
+        assert f"(predicted {pick.format_func(pick.value)})" in predicted, (predicted, pick.value)
     at.radio(key="explain_rows_mode").set_value("By a filter").run()
     at.text_input(key="explain_rows_fval").set_value("3").run()
     assert not at.exception

@@ -197,3 +197,35 @@ def test_cross_validation_checkbox_starts_a_parent_with_folds(engine):
     assert len(engine.store.list_runs(parent_id=parents[0].run_id)) == 3
     for run in engine.store.list_runs():
         engine.manager.stop(run.run_id)
+
+
+def test_the_name_clears_after_a_start_a_taken_name_is_said_and_reset_restores_defaults(engine) -> None:
+    finished_run(engine, name="baseline")
+    at = open_train()
+    widget(at.number_input, "Epochs").set_value(2)
+    widget(at.text_input, "Run name").input("baseline").run()
+    assert "will be 'baseline (2)'" in shown(" ".join(c.value for c in at.caption))
+    widget(at.button, "Start training").click().run()
+    assert not at.exception and not at.error
+    started = engine.store.get(at.session_state["my_runs"][0])
+    assert started.name == "baseline (2)"
+    assert widget(at.text_input, "Run name").value == ""  # ready for the next run
+    assert widget(at.number_input, "Epochs").value == 2  # the other settings stay
+    widget(at.button, "Reset to defaults").click().run()
+    assert widget(at.number_input, "Epochs").value == TrainConfig().epochs
+    assert widget(at.selectbox, "Model").value == "mlp"
+    engine.manager.stop(started.run_id)
+
+
+def test_a_reload_keeps_the_sessions_runs(engine) -> None:
+    run_id = finished_run(engine, name="kept-over-reload")
+    at = open_train(my_runs=[run_id])
+    token = at.query_params["s"][0] if isinstance(at.query_params["s"], list) else at.query_params["s"]
+    assert any(shown(m.value).startswith("**kept-over-reload**") for m in at.markdown)
+    reloaded = AppTest.from_file(str(APP), default_timeout=60)
+    reloaded.query_params["s"] = token  # the same URL in a new browser session
+    reloaded.run()
+    reloaded = reloaded.switch_page("../pages/train.py").run()
+    assert not reloaded.exception
+    assert reloaded.session_state["my_runs"] == [run_id]
+    assert any(shown(m.value).startswith("**kept-over-reload**") for m in reloaded.markdown)

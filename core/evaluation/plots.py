@@ -32,6 +32,38 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, **extra: Any) -> go.Figu
     return fig
 
 
+LEGEND_ROW_PX = 22
+PLOT_WIDTH_PX = 560  # a chart in one of two page columns
+
+
+def legend_below(fig: go.Figure, names: Sequence[str], width: int = PLOT_WIDTH_PX) -> go.Figure:
+    """The legend in rows under the plot, not in a column beside it (where long run names took half the
+    width); the figure grows by the rows it needs, so the plot keeps its size."""
+    widths = [40 + 6.5 * len(str(n)) for n in names]  # marker, gap, text at about 6.5 px a character
+    rows, used = 1, 0.0
+    for w in widths:
+        if used and used + w > width:
+            rows, used = rows + 1, 0.0
+        used += w
+    extra = LEGEND_ROW_PX * rows + 10
+    margin = fig.layout.margin.to_plotly_json() if fig.layout.margin else {}
+    height = int(fig.layout.height or HEIGHT)
+    top, bottom = int(margin.get("t", 50)), int(margin.get("b", 50))
+    plot = max(height - top - bottom, 100)  # the plot area's height, which stays as it was
+    # the legend's place is in plot-height units: 58 px under the axis, clear of the ticks and axis title
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -58 / plot, "x": 0, "xanchor": "left"},
+                      height=height + extra, margin={**margin, "b": bottom + extra})
+    return fig
+
+
+def whole_number_ticks(fig: go.Figure, largest: float, axis: str = "x") -> go.Figure:
+    """Ticks on whole numbers only (epochs): 1, 2, 3 for a short run, 5, 10, 15 for a longer one, never 1.5."""
+    step = next((s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000)
+                 if s >= max(float(largest), 1.0) / 8), 10 ** len(str(int(largest))))
+    getattr(fig, f"update_{axis}axes")(tickmode="linear", tick0=0, dtick=step, tickformat="d")
+    return fig
+
+
 def confusion_figure(conf: Mapping[str, Any], normalized: bool = True) -> go.Figure:
     """Heatmap coloured by rate (or count); each cell's text shows the count too."""
     labels = list(conf["labels"])
@@ -63,7 +95,8 @@ def roc_figure(curves: Sequence[Mapping[str, Any]]) -> go.Figure:
         ))
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, "ROC curve", "False positive rate", "True positive rate")
+    _layout(fig, "ROC curve", "False positive rate", "True positive rate")
+    return legend_below(fig, ["chance", *(f"{c['label']} (AUC {c['auc']:.3f})" for c in curves)])
 
 
 def pr_figure(curves: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -81,7 +114,8 @@ def pr_figure(curves: Sequence[Mapping[str, Any]]) -> go.Figure:
             ))
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, "Precision-recall curve", "Recall", "Precision")
+    _layout(fig, "Precision-recall curve", "Recall", "Precision")
+    return legend_below(fig, [f"{c['label']} (AP {c['average_precision']:.3f})" for c in curves])
 
 
 def calibration_figure(cal: Mapping[str, Any]) -> go.Figure:
@@ -94,11 +128,12 @@ def calibration_figure(cal: Mapping[str, Any]) -> go.Figure:
     ))
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
-    return _layout(
+    _layout(
         fig, "Calibration",
         "Mean confidence in the top class" if top else "Mean predicted probability",
         "Share correct" if top else "Share of positives",
     )
+    return legend_below(fig, ["perfectly calibrated", "model"])
 
 
 def residuals_figure(res: Mapping[str, Any]) -> go.Figure:
@@ -143,9 +178,12 @@ def curves_figure(
     if runs is None:
         runs = {run_id: str(run_id) for run_id in dict.fromkeys(rows["run_id"])}
     fig = go.Figure()
+    several = len(runs) > 1
+    names: list[str] = []
     for i, (run_id, label) in enumerate(runs.items()):
         color = _COLORS[i % len(_COLORS)]
         run_rows = rows[rows["run_id"] == run_id]
+        first = True
         for split, dash in _SPLIT_DASH.items():
             # Several rows for one epoch (a resumed run, step-level logging):
             # the last one written is the epoch's final value.
@@ -157,15 +195,24 @@ def curves_figure(
             if part.empty:
                 continue
             part = thin_curve(part, max_points)
+            # several runs: one legend entry per run (its colour; the caption says solid is train, dashed
+            # val); one run: an entry per split
+            shown = first or not several
             fig.add_trace(go.Scatter(
                 x=part["epoch"].tolist(), y=part["value"].tolist(), mode="lines",
-                line={"color": color, "dash": dash}, legendgroup=str(run_id),
-                name=f"{label} · {split}",
+                line={"color": color, "dash": dash}, legendgroup=str(run_id), showlegend=shown,
+                name=label if several else split, hovertemplate=f"{label} · {split}: %{{y:.4g}}<extra></extra>",
             ))
-    return _layout(fig, metric.replace("_", " ").capitalize(), "Epoch", metric, hovermode="x unified")
+            if shown:
+                names.append(label if several else split)
+            first = False
+    _layout(fig, metric.replace("_", " ").capitalize(), "Epoch", metric, hovermode="x unified")
+    epochs = pd.to_numeric(rows["epoch"], errors="coerce")
+    whole_number_ticks(fig, float(epochs.max()) if epochs.notna().any() else 1.0)
+    return legend_below(fig, names)
 
 
 __all__ = [
     "confusion_figure", "roc_figure", "pr_figure", "calibration_figure", "residuals_figure", "curves_figure",
-    "thin_curve",
+    "thin_curve", "legend_below", "whole_number_ticks",
 ]

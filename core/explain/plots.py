@@ -165,9 +165,11 @@ def lime_vs_shap(columns: Sequence[str], shap: Numbers, lime: Numbers, space: st
         fig.add_vline(x=0, line={"color": "#777777", "width": 1}, row=1, col=col)
     agree = "n/a" if agreement is None else f"{agreement:+.2f}"
     _layout(fig, f"SHAP beside LIME: rank agreement {agree}, {shared} of the top {top_k} shared", "",
-            height=_rows_height(len(names)))
-    fig.update_xaxes(title_text=f"SHAP value ({space})", row=1, col=1)
-    fig.update_xaxes(title_text=f"LIME weight ({space})", row=1, col=2)
+            height=_rows_height(len(names)) + 20)
+    # the output space is said once, under the title: two long axis titles side by side ran into each other
+    fig.update_layout(title={"subtitle": {"text": f"Both in {space}"}}, margin={"t": 80})
+    fig.update_xaxes(title_text="SHAP value", row=1, col=1)
+    fig.update_xaxes(title_text="LIME weight", row=1, col=2)
     return fig
 
 

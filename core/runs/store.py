@@ -210,7 +210,7 @@ class RunStore:
         if split is not None:
             save_split(split, self.run_dir(run_id) / SPLIT_FILE)
         with self._tx() as con:
-            name = name or self._default_name(con, model, dataset)
+            name = self._free_name(con, name.strip()) if name and name.strip() else self._default_name(con, model, dataset)
             con.execute(
                 "INSERT INTO runs (run_id, name, status, task, model, dataset, config_json, parent_id,"
                 " tags_json, created_at, pid, owner_pid, queue_device, summary_json)"
@@ -224,8 +224,24 @@ class RunStore:
     @staticmethod
     def _default_name(con: sqlite3.Connection, model: str | None, dataset: str | None) -> str:
         stem = f"{model or 'run'}-{dataset or 'data'}"
-        n = con.execute("SELECT COUNT(*) FROM runs WHERE name LIKE ?", (stem + "-%",)).fetchone()[0]
-        return f"{stem}-{n + 1}"
+        n = con.execute("SELECT COUNT(*) FROM runs WHERE name LIKE ?", (stem + "-%",)).fetchone()[0] + 1
+        while con.execute("SELECT 1 FROM runs WHERE name = ?", (f"{stem}-{n}",)).fetchone():
+            n += 1  # a run was deleted, or renamed to a name the count reaches
+        return f"{stem}-{n}"
+
+    @staticmethod
+    def _free_name(con: sqlite3.Connection, wanted: str) -> str:
+        n = 1
+        name = wanted
+        while con.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone():
+            n += 1
+            name = f"{wanted} ({n})"
+        return name
+
+    def unique_name(self, wanted: str) -> str:
+        """The name a new run asking for `wanted` gets: `wanted`, or 'wanted (2)', 'wanted (3)', ... when a run
+        already has it (create_run names runs so; two runs never share a name)."""
+        return self._free_name(self._con(), wanted.strip())
 
     def run_dir(self, run_id: str) -> Path:
         # Run ids are ours, but one may come from a URL or a command line: it must name a

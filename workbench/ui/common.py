@@ -79,6 +79,33 @@ def switch_page(name: str) -> None:
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 
 
+# A help icon sits inside its checkbox's or toggle's <label>, so a click on it toggled the switch (Early
+# stopping, Cross-validate): the label reacts to the press (react-aria, on pointer events) and the browser
+# activates a label's control on a click. Stopping those events on the icon, before the app's own
+# listeners, leaves the switch alone; the tooltip still opens on hover.
+_HELP_ICON_GUARD = """<script>
+if (!window.__workbenchHelpGuard) {
+  window.__workbenchHelpGuard = true;
+  const onHelpIcon = (event) => {
+    const icon = event.target.closest && event.target.closest('[data-testid="stTooltipHoverTarget"]');
+    return icon && icon.closest("label");
+  };
+  for (const type of ["pointerdown", "pointerup", "mousedown", "mouseup", "touchstart", "touchend", "click"]) {
+    document.addEventListener(type, (event) => {
+      if (!onHelpIcon(event)) return;
+      event.stopPropagation();
+      if (type === "click") event.preventDefault();
+    }, true);
+  }
+}
+</script>"""
+
+
+def guard_help_icons() -> None:
+    """Once per page load (the app shell calls it): clicking a help icon never toggles its switch."""
+    st.sidebar.html(_HELP_ICON_GUARD, unsafe_allow_javascript=True)
+
+
 def md_escape(text: object) -> str:
     """User text (file, column and run names; messages quoting them) as literal Markdown.
 

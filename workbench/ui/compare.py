@@ -12,7 +12,8 @@ from plotly.colors import qualitative
 
 from core.runs.compare import metrics_long, run_labels, score_metrics
 from core.runs.store import RunRecord
-from core.vocab import METRIC_DIRECTION, metric_label
+from core.evaluation.plots import legend_below
+from core.vocab import METRIC_DIRECTION, UNIT_INTERVAL_METRICS, metric_label
 
 COLORS = qualitative.Plotly  # the same run order gives the same colour as curves_figure
 BEST_IS_BLUE = [[0.0, "#ef553b"], [0.5, "#ab63fa"], [1.0, "#1f3fbf"]]  # both ends readable on white
@@ -41,9 +42,9 @@ def metrics_bar_figure(runs: Sequence[RunRecord], split: str = "test") -> go.Fig
     fig.update_layout(
         barmode="group", title={"text": f"{split.capitalize()} scores (higher is better)"},
         xaxis_title="Metric", yaxis_title="Score", template="plotly_white", height=380,
-        margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"title": {"text": "Run"}},
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
     )
-    return fig
+    return legend_below(fig, list(run_labels(runs).values()), width=1100)  # full page width
 
 
 def parcoords_figure(frame: pd.DataFrame, metric: str) -> go.Figure:
@@ -56,6 +57,11 @@ def parcoords_figure(frame: pd.DataFrame, metric: str) -> go.Figure:
         if column == "lr":  # show the real learning rates on the log axis
             ticks = sorted(set(values.round(6)))
             dim["tickvals"], dim["ticktext"] = ticks, [f"{10 ** t:.2g}" for t in ticks]
+        if column == metric and metric in UNIT_INTERVAL_METRICS:  # an accuracy axis stays within [0, 1]
+            lo, hi = float(values.min()), float(values.max())
+            pad = 0.1 * (hi - lo) or 0.01
+            dim["range"] = [max(0.0, lo - pad), min(1.0, hi + pad)]
+            dim["tickformat"] = ".3f"
         dims.append(dim)
     direction = METRIC_DIRECTION.get(metric, "max")
     scores = frame[metric].astype(float).tolist() if metric in frame else []
