@@ -87,3 +87,15 @@ def test_onnx_says_a_sequence_model_leaves_as_a_bundle(bundle):
     out, _ = bundle
     with pytest.raises(WorkbenchError, match="exports as a bundle"):
         export_onnx(TrainedModel.load(out), out / "model.onnx")
+
+
+def test_a_served_forecast_is_recorded_once_per_series(bundle, tmp_path):
+    from core.lifecycle.recorder import PredictionLog, RecordSettings
+
+    out, frame = bundle
+    log = PredictionLog(tmp_path / "monitor.db", RecordSettings())
+    client = TestClient(create_app(TrainedModel.load(out), sink=log), base_url="http://127.0.0.1:8000")
+    records = frame.groupby("station").tail(5)[["station", "day", "temp", "rain"]].to_dict(orient="records")
+    body = client.post("/predict", json={"records": records}).json()
+    assert body["series"] == ["north", "south"] and len(body["ids"]) == 2
+    log.close()
