@@ -258,6 +258,9 @@ SAMPLES: dict[str, tuple[Sample, object]] = {
          "gyro_x, gyro_y, gyro_z": "gyroscope around each axis",
          "activity": "target: walking, standing, running or badminton (one per recording, 20 each)"},
         sequence={"series_id": "recording", "time_column": "step"},
+        result="`workbench train --data basic_motions --target activity --model cnn1d --epochs 150 --batch-size 16 "
+               "--lr 0.003 --device cpu` (seed 0): test accuracy 0.92 on its 12 test recordings (the class prior: "
+               "0.25); an LSTM with the same settings 0.75. One recording moves the test figure by 0.08.",
     ), basic_motions),
 }
 
