@@ -214,3 +214,14 @@ def test_a_variant_that_does_not_apply_is_skipped_in_words(tmp_path):
     assert [s["variant"] for s in skipped] == ["50% pruned (structured)"]
     assert "no hidden layer" in skipped[0]["why"]
     assert {"fp32", "int8-dynamic", "onnx-fp32", "onnx-int8-static"} <= {v.id for v in variants}
+
+
+def test_global_pruning_covers_recurrent_weights():
+    torch.manual_seed(0)
+    model = _Recurrent().eval()
+    pruning.prune_global(model, 0.5)
+    pruning.make_permanent(model)
+    assert abs(pruning.sparsity_of(model) - 0.5) < 0.01
+    assert float((model.lstm.weight_hh_l0 == 0).float().mean()) > 0.2
+    assert set(model.state_dict()) == set(_Recurrent().state_dict())  # plain names again, no masks
+    assert model(torch.randn(3, 5, 4)).shape == (3, 2)

@@ -22,7 +22,7 @@ from core.numbers import finite_or_none
 from core.runs.store import RunStore
 from core.vocab import is_classification
 
-IMAGE_NOTE = "input drift compares table columns; image inputs are not compared yet"
+INPUTS_NOTE = "input drift compares the columns of a table; {kind} inputs are not compared yet"
 
 
 def training_rows(data: RunData) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def _numeric(data: RunData) -> set[str]:
 
 def input_drift(data: RunData, rows: pd.DataFrame) -> dict[str, Any]:
     if data.trained.data_kind != "table":
-        return {"rows": len(rows), "columns": [], "drifted": [], "note": IMAGE_NOTE}
+        return {"rows": len(rows), "columns": [], "drifted": [], "note": INPUTS_NOTE.format(kind=data.trained.data_kind)}
     return drift_report(training_rows(data), rows, _numeric(data), list(data.trained.schema.features))
 
 

@@ -252,6 +252,9 @@ def _session_predict(path: Path):
 
 
 def _onnx_variants(data: RunData) -> None:
+    if data.trained.data_kind not in ("table", "image"):
+        raise ConfigError(f"the ONNX export covers tables and images; a model of {data.trained.data_kind} data is "
+                          "not exported yet, so it has no ONNX Runtime variants")
     p = data.prepared
     image = data.trained.data_kind == "image"
     feeds, n_train, test_rows = _onnx_feeds(data)

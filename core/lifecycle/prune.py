@@ -38,12 +38,21 @@ def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, _PRUNABLE)]
 
 
+def _weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """Every weight matrix magnitude pruning may zero: Linear/Conv weights, and a recurrent layer's
+    input and hidden weights (weight_ih_l0, weight_hh_l0, ...)."""
+    found: list[tuple[nn.Module, str]] = [(m, "weight") for _, m in prunable_layers(model)]
+    for _, module in model.named_modules():
+        if isinstance(module, nn.RNNBase):
+            found += [(module, name) for name, _ in module.named_parameters(recurse=False) if name.startswith("weight_")]
+    return found
+
+
 def prune_global(model: nn.Module, sparsity: float) -> None:
-    layers = prunable_layers(model)
-    if not layers:
-        raise ConfigError("this model has no Linear or Conv layers to prune")
-    tprune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=tprune.L1Unstructured,
-                               amount=check_sparsity(sparsity))
+    weights = _weights(model)
+    if not weights:
+        raise ConfigError("this model has no Linear, Conv or recurrent layers to prune")
+    tprune.global_unstructured(weights, pruning_method=tprune.L1Unstructured, amount=check_sparsity(sparsity))
 
 
 def prune_structured(model: nn.Module, sparsity: float) -> list[int]:
@@ -84,15 +93,20 @@ def _mask_units(module: nn.Module, keep: torch.Tensor) -> None:
 
 def make_permanent(model: nn.Module) -> nn.Module:
     for _, module in model.named_modules():
-        for name in ("weight", "bias"):
-            if tprune.is_pruned(module) and hasattr(module, f"{name}_orig"):
-                tprune.remove(module, name)
+        if not tprune.is_pruned(module):
+            continue
+        for name in [n.removesuffix("_orig") for n, _ in module.named_parameters(recurse=False) if n.endswith("_orig")]:
+            tprune.remove(module, name)
+    if any(isinstance(m, nn.RNNBase) for m in model.modules()):
+        for m in model.modules():
+            if isinstance(m, nn.RNNBase):
+                m.flatten_parameters()  # its weights were re-registered: cuDNN's flat copy follows them
     return model
 
 
 def sparsity_of(model: nn.Module) -> float:
-    """The share of zeros among the Linear and Conv weights."""
-    weights = [m.weight.detach() for _, m in prunable_layers(model)]
+    """The share of zeros among the weights pruning covers."""
+    weights = [getattr(m, name).detach() for m, name in _weights(model)]
     total = sum(w.numel() for w in weights)
     return float(sum(int((w == 0).sum()) for w in weights) / total) if total else 0.0
 
