@@ -44,8 +44,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"
-    lr: float = 1e-3
+    name: str = "auto"  # core.vocab.resolve_optimizer: L-BFGS for linear and logistic models, Adam otherwise
+    lr: float = 1e-3  # step optimisers only: L-BFGS's line search chooses its own steps
     weight_decay: float = 0.0  # L2
     l1: float = 0.0
     momentum: float = 0.9  # sgd, rmsprop

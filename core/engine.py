@@ -1,7 +1,8 @@
 """Engine: the catalog, the run store and the run manager of one workspace, wired together.
 
 The one place that knows every layer: it runs start-up recovery on the store and hands the
-manager its ended-run hooks (a cross-validation parent finishes with its last fold). Code under
+manager its ended-run hooks (a cross-validation parent finishes with its last fold, a group of
+repeats with its last seed). Code under
 core/ never imports it; what needs a workspace takes a core.runs.service.RunService, which an
 Engine is.
 """
@@ -16,6 +17,7 @@ from core.runs import recovery
 from core.runs.manager import RunManager
 from core.runs.store import RunStore
 from core.tuning.cv import finalize_parents
+from core.tuning.repeats import finalize_repeat_parents
 from core.workspace import default_workspace
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class Engine:
         # started on first use: the CLI's `runs` and `show` need no dispatcher thread
         manager = RunManager(self.store, self.catalog)
         manager.on_run_ended(lambda run_ids: finalize_parents(self.store, run_ids))
+        manager.on_run_ended(lambda run_ids: finalize_repeat_parents(self.store, run_ids))
         return manager
 
     def close(self) -> None:

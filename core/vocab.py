@@ -136,6 +136,19 @@ RECURRENT_KINDS = ("rnn", "lstm", "gru")
 SEQUENCE_KINDS = (*RECURRENT_KINDS, "cnn1d")
 
 
+def resolve_optimizer(name: str, model_kind: str) -> str:
+    """The optimiser a run trains with: `name` itself, or for "auto" L-BFGS on a linear or logistic
+    model (it fits them to convergence) and Adam on any other."""
+    if name != "auto":
+        return name
+    return "lbfgs" if model_kind in LINEAR_KINDS else "adam"
+
+
+def uses_learning_rate(name: str, model_kind: str) -> bool:
+    """Whether the learning rate setting applies (L-BFGS chooses each step by a line search)."""
+    return resolve_optimizer(name, model_kind) not in FULL_BATCH_OPTIMIZERS
+
+
 def check_model_kind(kind: object) -> str:
     if kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model {kind!r}; choose one of: {', '.join(MODEL_KINDS)}")
@@ -165,7 +178,13 @@ def suggested_models(task: str, data_kind: str = "table") -> str:
 
 
 # --- training settings ------------------------------------------------------------------------
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+# "auto" picks per model (resolve_optimizer): full-batch L-BFGS fits a linear or logistic model to
+# convergence, as scikit-learn's default solver does; Adam trains everything else.
+OPTIMIZERS = ("auto", "sgd", "adam", "adamw", "rmsprop", "lbfgs")
+STEP_OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")  # a step per mini-batch, at the learning rate
+FULL_BATCH_OPTIMIZERS = ("lbfgs",)  # every training row in each step; a line search picks the step size
+OPTIMIZER_LABELS = {"auto": "auto (L-BFGS for linear models, Adam otherwise)", "sgd": "SGD", "adam": "Adam",
+                    "adamw": "AdamW", "rmsprop": "RMSprop", "lbfgs": "L-BFGS (full batch)"}
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # plus "cuda:N", one GPU of several (config.device_problem)
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -212,6 +231,16 @@ METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy
                  "roc_auc": "ROC AUC", "precision_macro": "precision (macro)", "recall_macro": "recall (macro)",
                  "log_loss": "log loss", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mse": "MSE", "loss": "loss",
                  "smape": "sMAPE (%)", "mase": "MASE"}
+
+
+def metric_bounds(name: str) -> tuple[float, float]:
+    """The values metric `name` can take: scores reach at most 1 (R² may fall below 0), errors are >= 0."""
+    base = metric_base(name)
+    if base in UNIT_INTERVAL_METRICS:
+        return (0.0, 1.0)
+    if base == "r2":
+        return (float("-inf"), 1.0)
+    return (0.0, float("inf"))
 
 
 def metrics_for_task(task: str, data_kind: str = "table") -> tuple[str, ...]:
@@ -269,10 +298,11 @@ __all__ = [
     "ModelInfo", "MODEL_KINDS", "LINEAR_KINDS", "RECURRENT_KINDS", "SEQUENCE_KINDS", "check_model_kind", "model_takes",
     "models_for_task",
     "suggested_models",
-    "OPTIMIZERS", "SCHEDULES", "DEVICES", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
+    "OPTIMIZERS", "STEP_OPTIMIZERS", "FULL_BATCH_OPTIMIZERS", "OPTIMIZER_LABELS", "resolve_optimizer",
+    "uses_learning_rate", "SCHEDULES", "DEVICES", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
     "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "FORECAST_METRICS", "SCORE_METRICS", "UNIT_INTERVAL_METRICS",
     "METRIC_DIRECTION", "METRIC_LABELS",
-    "EPOCH_METRICS", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",
+    "EPOCH_METRICS", "metric_bounds", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",
     "monitor_choices",
     "metric_label",
 ]

@@ -12,6 +12,7 @@ from workbench.engine import get_engine
 from workbench.ui import sequences as seq_ui
 from workbench.ui import evaluation as ev
 from workbench.ui import compare as figures
+from workbench.ui import insight
 from workbench.ui.common import PRIMARY_METRICS, md_escape, page_link, status_label, status_message
 
 SELECTED = "selected_runs"  # list of run ids; the Train page sets it to open one run here
@@ -203,6 +204,7 @@ def show_run(run: RunRecord) -> None:
     show_lineage(run)
     st.fragment(run_header, run_every=REFRESH_S if run.status in ACTIVE else None)(run.run_id)
 
+    insight.draw_baselines(run)
     plots = ev.evaluation_plots(compare.load_evaluation(store, run.run_id))
     if plots:
         st.subheader("Evaluation on the test rows")

@@ -3,7 +3,10 @@ import streamlit as st
 
 from core.data import infer_task
 from core.errors import WorkbenchError
-from core.vocab import MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, models_for_task, monitor_choices
+from core.vocab import (
+    MODEL_KINDS, OPTIMIZER_LABELS, OPTIMIZERS, PRECISIONS, SCHEDULES, models_for_task, monitor_choices,
+    uses_learning_rate,
+)
 from core.training.device import available_devices
 from core.tuning.cv import submit_cv
 from workbench.engine import get_engine
@@ -104,11 +107,18 @@ with model_col:
 with optim_col:
     st.subheader("Optimiser")
     values["optimizer"] = st.selectbox("Optimiser", OPTIMIZERS, **kw("optimizer", OPTIMIZERS),
-                                       help="How the weights are updated from the gradients. Adam is a safe default.")
+                                       format_func=OPTIMIZER_LABELS.get,
+                                       help="How the weights are updated from the gradients. auto fits a linear "
+                                            "or logistic model to convergence with full-batch L-BFGS and trains "
+                                            "every other model with Adam, a safe default.")
+    line_search = not uses_learning_rate(values["optimizer"], kind)
     values["lr"] = st.number_input("Learning rate", min_value=1e-6, max_value=10.0, step=1e-4, format="%g",
-                                   **kw("lr"),
+                                   **kw("lr"), disabled=line_search,
                                    help="How big each update step is. Too high: the loss jumps around; "
                                         "too low: training crawls.")
+    if line_search:
+        st.caption("L-BFGS uses every training row in each step and finds each step's size by a line search: "
+                   "the learning rate and batch size do not apply.")
     if values["optimizer"] in ("sgd", "rmsprop"):
         values["momentum"] = st.number_input("Momentum", min_value=0.0, max_value=0.999, step=0.05,
                                              **kw("momentum"),

@@ -38,8 +38,9 @@ def test_defaults_filled():
         "global_pool": False,
     }
     assert resolve_params("resnet", {}) == {"blocks": [1, 1, 1], "width": 16, "dropout": 0.0}
-    assert resolve_params("linear", {}) == {}
-    assert resolve_params("logistic", {}) == {}
+    # scikit-learn's penalties and defaults: Ridge's alpha, LogisticRegression's 1/C
+    assert resolve_params("linear", {}) == {"l2": 1.0}
+    assert resolve_params("logistic", {}) == {"l2": 1.0}
 
 
 def test_values_from_forms_and_cli_are_coerced():

@@ -31,7 +31,8 @@ ACTIVE = ("queued", "running")
 def test_candidates_come_from_the_model_spec_plus_optimiser_settings():
     mlp = {p.name for p in search_candidates("mlp")}
     assert {"lr", "batch_size", "weight_decay", "optimizer", "width", "depth", "dropout", "activation"} <= mlp
-    assert {p.name for p in search_candidates("logistic")} == {"lr", "batch_size", "weight_decay", "optimizer"}
+    assert {p.name for p in search_candidates("logistic")} == {"lr", "batch_size", "weight_decay", "optimizer", "l2"}
+    assert candidate("logistic", "l2").log and candidate("logistic", "l2").low > 0  # a log range cannot start at 0
     assert candidate("mlp", "lr").log and candidate("mlp", "batch_norm").choices == (False, True)
 
 

@@ -10,8 +10,10 @@ import json
 import logging
 from typing import Any
 
+from core.config import RunConfig
 from core.runs.store import RunRecord, RunStore
 from core.runs.trained import TrainedModel
+from core.vocab import OPTIMIZER_LABELS, resolve_optimizer, uses_learning_rate
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def render_model_card(record: RunRecord, trained: TrainedModel, store: RunStore,
         "",
         f"- Model: {trained.meta['kind']} {json.dumps(trained.meta['params'])}, "
         f"{summary.get('n_parameters', '?')} parameters",
-        f"- Optimizer: {config.optim.name}, learning rate {config.optim.lr:g}, weight decay {config.optim.weight_decay:g}",
+        _optimizer_line(config),
         f"- Epochs: {summary.get('epochs_run', '?')} of {config.train.epochs} (best epoch {summary.get('best_epoch', '?')}),"
         f" batch size {config.train.batch_size}, device {record.device or '?'}",
         "",
@@ -164,3 +166,10 @@ def _usage(record: RunRecord, onnx: bool, image: bool = False) -> list[str]:
             "the torch model on the test rows (see `bundle.json`).",
         ]
     return out
+
+
+def _optimizer_line(config: RunConfig) -> str:
+    name = resolve_optimizer(config.optim.name, config.model.kind)
+    rate = f", learning rate {config.optim.lr:g}" if uses_learning_rate(name, config.model.kind) else \
+        " (step sizes from a line search)"
+    return f"- Optimizer: {OPTIMIZER_LABELS.get(name, name)}{rate}, weight decay {config.optim.weight_decay:g}"

@@ -65,8 +65,25 @@ def _recurrent_spec(cell: str) -> tuple[HyperParam, ...]:
 
 
 _SPECS: dict[str, tuple[HyperParam, ...]] = {
-    "linear": (),
-    "logistic": (),
+    # scikit-learn's penalties and defaults, so that a run's linear baseline (core.evaluation.baselines)
+    # is the same model fitted by another solver: Ridge's alpha, LogisticRegression's 1/C (zoo.py)
+    "linear": (
+        HyperParam(
+            "l2", "float", 1.0, low=0.0, high=100.0, log=True,
+            label="L2 penalty",
+            help="How strongly the weights are pulled towards zero, as alpha in scikit-learn's Ridge: "
+                 "1 is its default, 0 fits without a penalty.",
+        ),
+    ),
+    "logistic": (
+        HyperParam(
+            "l2", "float", 1.0, low=0.0, high=100.0, log=True,
+            label="L2 penalty",
+            help="How strongly the weights are pulled towards zero, as 1/C in scikit-learn's "
+                 "LogisticRegression: 1 is its default (C=1), 0 fits without a penalty, which lets the "
+                 "weights grow without end when the classes can be told apart perfectly.",
+        ),
+    ),
     "mlp": (
         HyperParam(
             "hidden_sizes", "int_list", (64, 64), low=1, high=4096, min_items=1, max_items=8,

@@ -62,7 +62,11 @@ def build_model(
     if kind in LINEAR_KINDS:
         # Same layer for both: the task's loss (MSE, BCE-with-logits, cross
         # entropy) is what makes it a linear or a logistic/softmax regression.
-        return nn.Sequential(nn.Linear(n_features, n_outputs))
+        model = nn.Sequential(nn.Linear(n_features, n_outputs))
+        # The penalty on the summed loss, times |W|^2, that the trainer adds (divided by the training rows,
+        # as its loss is a mean): alpha |w|^2 for Ridge, |w|^2 / 2C for LogisticRegression (no intercept).
+        model.weight_penalty = float(resolved["l2"]) * (0.5 if kind == "logistic" else 1.0)
+        return model
     if kind == "mlp":
         return _mlp(resolved, n_features, n_outputs)
     if kind == "cnn":

@@ -30,6 +30,7 @@ from core.evaluation import compute_metrics, outputs_to_proba
 from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
 from core.models import build_model, count_parameters, output_size, resolve_params
 from core.runs import sequence_results
+from core.runs.baselines import run_baselines
 from core.runs.content_hash import pin_content_hash
 from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
@@ -84,7 +85,8 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         store.update(run_id, device=_device_name(config))
         trainer.fit(model, prepared.X["train"], prepared.y["train"], prepared.X["val"], prepared.y["val"])
         summary = _finish(store, run_id, run_dir, config, prepared, trainer, model_params)
-        summary["events"] = logger.events
+        summary["baselines"], baseline_notes = run_baselines(prepared)
+        summary["events"] = logger.events + baseline_notes
         store.update(run_id, summary=summary, device=device_label(trainer.device_))
         store.set_status(run_id, "completed")
         return "completed"
@@ -159,7 +161,7 @@ def _finish(store: RunStore, run_id: str, run_dir: Path, config: RunConfig, prep
     return {
         **extra, "metrics": metrics, "duration_s": time.time() - trainer.start_time_,
         "samples_per_s": trainer.samples_per_s_, "epochs_run": trainer.epoch_, "best_epoch": trainer.best_epoch_,
-        "step_mode": trainer.step_mode_, "step_mode_reason": trainer.step_mode_reason_, "batch_size": trainer.batch_size_, "n_parameters": count_parameters(trainer.model_),
+        "optimizer": trainer.optimizer_name_, "step_mode": trainer.step_mode_, "step_mode_reason": trainer.step_mode_reason_, "batch_size": trainer.batch_size_, "n_parameters": count_parameters(trainer.model_),
         "n_features": _n_inputs(prepared), "data_kind": prepared.data_kind, "rows": {k: int(len(v)) for k, v in prepared.y.items()},
         "data_hash": prepared.ref.sha256, "gpu_mem_mb": memory_mb(trainer.device_),
         "classes": list(prepared.schema.classes or []),

@@ -19,6 +19,7 @@ from torch import nn
 
 from core.config import RunConfig
 from core.training.device import on_device
+from core.vocab import resolve_optimizer
 
 # as in the anchor and torch's docs: lazy optimizer state and cuBLAS workspaces exist before the capture
 WARMUP_STEPS = 3
@@ -50,8 +51,9 @@ def graph_eligibility(config: RunConfig, device: torch.device, model: nn.Module)
         return False, f"CUDA graphs need a CUDA device; this run trains on {device.type}"
     if config.train.precision == "fp16":
         return False, "fp16 needs a GradScaler, whose step reads the overflow check on the host"
-    if config.optim.name not in GRAPHABLE_OPTIMIZERS:
-        return False, f"optimizer {config.optim.name!r} has no capturable step"
+    optimizer = resolve_optimizer(config.optim.name, config.model.kind)
+    if optimizer not in GRAPHABLE_OPTIMIZERS:
+        return False, f"optimizer {optimizer!r} has no capturable step"
     if config.schedule.name == "onecycle":
         return False, "one-cycle also cycles Adam's betas / SGD's momentum, which a captured step would freeze"
     for name, module in model.named_modules():

@@ -10,26 +10,38 @@ from torch import nn
 from core.config import OptimConfig, RunConfig, ScheduleConfig
 
 
+# L-BFGS: iterations per epoch (torch's default) and the history it keeps. Its strong-Wolfe line search
+# picks each step's size, starting from a full step (lr 1), so the learning rate setting does not apply.
+LBFGS_ITERATIONS = 20
+LBFGS_HISTORY = 20
+
+
 def build_optimizer(cfg: OptimConfig, model: nn.Module, device: torch.device,
-                    capturable: bool = False) -> torch.optim.Optimizer:
-    """`capturable`: the step may be captured in a CUDA graph (its step counters live on the device).
+                    capturable: bool = False, name: str | None = None) -> torch.optim.Optimizer:
+    """`name`: the optimiser resolved from cfg.name (core.vocab.resolve_optimizer); cfg.name if None.
+
+    `capturable`: the step may be captured in a CUDA graph (its step counters live on the device).
     It changes no arithmetic: fused Adam ignores the flag, and RMSprop's capturable branch differs
     only for a tensor learning rate, which the graph alone uses."""
+    name = name or cfg.name
     params = [p for p in model.parameters() if p.requires_grad]
+    if name == "lbfgs":  # weight decay and L1 are terms of its loss (core.training.full_batch)
+        return torch.optim.LBFGS(params, lr=1.0, max_iter=LBFGS_ITERATIONS, history_size=LBFGS_HISTORY,
+                                 line_search_fn="strong_wolfe")
     # fused kernels on CUDA do the whole update in one launch; foreach elsewhere
     fast: dict[str, Any] = {"fused": True} if device.type == "cuda" else {"foreach": True}
     graph: dict[str, Any] = {"capturable": True} if capturable else {}
-    if cfg.name == "sgd":  # no step counter, nothing to make capturable
+    if name == "sgd":  # no step counter, nothing to make capturable
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                                weight_decay=cfg.weight_decay, **fast)
-    if cfg.name == "adam":
+    if name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast, **graph)
-    if cfg.name == "adamw":
+    if name == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast, **graph)
-    if cfg.name == "rmsprop":
+    if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                                    foreach=True, **graph)
-    raise ValueError(f"unknown optimizer {cfg.name}")
+    raise ValueError(f"unknown optimizer {name}")
 
 
 def build_scheduler(cfg: ScheduleConfig, opt: torch.optim.Optimizer, run: RunConfig, steps_per_epoch: int) -> Any:

@@ -25,8 +25,10 @@ from core.training.callbacks import (
     Callback, EarlyStopping, History, LastGoodWeights, NaNGuard, NonFiniteLoss, clone_state,
 )
 from core.training.device import autocast, autocast_dtype, is_oom, memory_mb, resolve_device
+from core.training.full_batch import lbfgs_epoch
 from core.training.graphed import GraphedStep, capture_step, graph_eligibility, graphs_enabled
 from core.training.streaming import StreamingBatches, stream_reason
+from core.vocab import FULL_BATCH_OPTIMIZERS, resolve_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +86,29 @@ class Trainer:
         # r2 from the MSE loss needs the target's variance (targets are standardised, so about 1)
         self._y_train_var = float(self.y_train_.float().var(unbiased=False)) if len(self.y_train_) > 1 else 1.0
         self.loss_fn_ = _loss_for(self.task)
-        self.batch_size_ = min(cfg.batch_size, len(self.X_train_))
+        self.optimizer_name_ = resolve_optimizer(self.config.optim.name, self.config.model.kind)
+        # full batch (L-BFGS): one step per epoch over every row; batch_size_ is then the chunk of rows
+        # the loss is summed over on the device
+        self.full_batch_ = self.optimizer_name_ in FULL_BATCH_OPTIMIZERS
+        self.batch_size_ = min(EVAL_BATCH if self.full_batch_ else cfg.batch_size, len(self.X_train_))
         self.eval_batch_ = EVAL_BATCH
         self.step_mode_, self.step_mode_reason_ = self._step_mode()
         self.optimizer_ = optim_factory.build_optimizer(self.config.optim, self.model_, self.device_,
-                                                        capturable=self.graphed_)
-        self.scheduler_ = optim_factory.build_scheduler(self.config.schedule, self.optimizer_, self.config,
-                                                        self.steps_per_epoch_)
+                                                        capturable=self.graphed_, name=self.optimizer_name_)
+        self.scheduler_ = None if self.full_batch_ else optim_factory.build_scheduler(
+            self.config.schedule, self.optimizer_, self.config, self.steps_per_epoch_)
+        if self.full_batch_:
+            self._full_batch_notes()
         self.scaler_ = torch.amp.GradScaler("cuda") if self.amp_dtype_ is torch.float16 else None
         self.graph_: GraphedStep | None = None
-        self._l1_weights = [p for p in self.model_.parameters() if p.dim() > 1] if self.config.optim.l1 > 0 else []
+        # penalties on the weight matrices (never biases): L1, and the model's own L2 (a linear model's
+        # scikit-learn penalty, core.models.zoo), per training row as the loss is a mean
+        self._l2 = float(getattr(self.model_, "weight_penalty", 0.0)) / max(len(self.X_train_), 1)
+        # L-BFGS takes no weight decay of its own: it is the loss's 0.5 * decay * |W|^2 there
+        if self.full_batch_:
+            self._l2 += 0.5 * self.config.optim.weight_decay
+        penalised = self.config.optim.l1 > 0 or self._l2 > 0
+        self._penalised = [p for p in self.model_.parameters() if p.dim() > 1] if penalised else []
         # on the training device in every mode, so that streamed and resident runs see the same order
         self.generator_ = torch.Generator(device=self.device_).manual_seed(cfg.seed)
         # on-device sums of the epoch: the graph adds into these very tensors, so they are never rebound
@@ -138,6 +153,8 @@ class Trainer:
     def steps_per_epoch_(self) -> int:
         """Optimizer steps in one epoch at the current batch size (it shrinks on out-of-memory)."""
         n, bs = len(self.X_train_), self.batch_size_
+        if self.full_batch_:
+            return 1
         if self.config.train.drop_last:
             return max(1, n // bs)
         # a last batch of one row breaks BatchNorm in training mode; that row is reshuffled next epoch
@@ -241,6 +258,8 @@ class Trainer:
                 self.emit(f"out of memory at batch size {old}: retrying the epoch with batch size {self.batch_size_}")
 
     def _run_epoch(self) -> dict[str, float]:
+        if self.full_batch_:
+            return self._run_full_batch_epoch()
         self.model_.train()
         n, bs = len(self.X_train_), self.batch_size_
         steps = self.steps_per_epoch_
@@ -273,6 +292,60 @@ class Trainer:
         else:
             logs["train/accuracy"] = (self._correct / max(seen, 1)).item()
         return logs
+
+    def _run_full_batch_epoch(self) -> dict[str, float]:
+        """One L-BFGS step over every training row (core.training.full_batch); stops once converged."""
+        self.step_in_epoch_ = 0
+        t0 = time.perf_counter()
+        result = lbfgs_epoch(self.model_, self.optimizer_, self.X_train_, self.y_train_, self.loss_fn_,
+                             lambda out, yb: _n_correct(out, yb, self.task) if self.task != "regression"
+                             else torch.zeros((), device=self.device_),
+                             device=self.device_, amp_dtype=self.amp_dtype_, chunk=self.batch_size_,
+                             penalty=self._penalty)
+        elapsed = time.perf_counter() - t0
+        n = len(self.X_train_)
+        if result.nonfinite:
+            self._nonfinite.fill_(True)
+        self.step_in_epoch_ = 1
+        self.global_step_ += 1
+        self.notify("on_step_end", step=self.global_step_)
+        self.samples_seen_ += n * result.evaluations
+        self.train_seconds_ += elapsed
+        if result.converged and not result.nonfinite:
+            self.stop_training_ = True
+            self.emit(f"L-BFGS converged at epoch {self.epoch_}: the training loss no longer changes")
+        logs = {"train/loss": result.loss, "lr": self.optimizer_.param_groups[0]["lr"],
+                "samples_per_s": n * result.evaluations / elapsed if elapsed > 0 else 0.0, "batch_size": float(n)}
+        if self.task == "regression":
+            logs["train/r2"] = 1.0 - result.loss / max(float(self._y_train_var), 1e-12)
+        else:
+            logs["train/accuracy"] = result.correct / max(n, 1)
+        return logs
+
+    def _penalty(self) -> torch.Tensor | None:
+        """L1 and L2 on the weight matrices, added to the (mean) loss; None without either."""
+        if not self._penalised:
+            return None
+        l1 = self.config.optim.l1
+        term = sum(w.abs().sum() for w in self._penalised) * l1 if l1 > 0 else None
+        if self._l2 > 0:
+            quad = sum(w.pow(2).sum() for w in self._penalised) * self._l2
+            term = quad if term is None else term + quad
+        return term
+
+    def _full_batch_notes(self) -> None:
+        """What the run's settings ask that a full-batch L-BFGS fit does not do, said once."""
+        cfg = self.config
+        ignored = []
+        if cfg.schedule.name != "constant":
+            ignored.append(f"the {cfg.schedule.name} schedule")
+        if cfg.train.grad_clip:
+            ignored.append("gradient clipping")
+        if self.batch_transform is not None:
+            ignored.append("augmentation")
+        self.emit("optimiser L-BFGS (full batch): every training row in each step, the step size from a line "
+                  "search; the learning rate and batch size do not apply"
+                  + (f", nor does {' or '.join(ignored)}" if ignored else ""))
 
     def _steps(self, perm: torch.Tensor, steps: int, bs: int) -> Iterator[int]:
         """Takes the epoch's steps one by one, yielding the rows each trained on."""
@@ -309,8 +382,9 @@ class Trainer:
         with autocast(self.device_, self.amp_dtype_, cache=not capturing):
             out = model(xb)
         loss = self.loss_fn_(out.float(), yb)
-        if self._l1_weights:
-            loss = loss + self.config.optim.l1 * sum(w.abs().sum() for w in self._l1_weights)
+        penalty = self._penalty()
+        if penalty is not None:
+            loss = loss + penalty
         opt.zero_grad(set_to_none=True)
         if self.scaler_ is not None:
             self.scaler_.scale(loss).backward()

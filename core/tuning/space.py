@@ -56,13 +56,14 @@ _COMMON: tuple[SearchParam, ...] = (
                 help="How many rows each update looks at."),
     SearchParam("weight_decay", "float", 1e-6, 1e-2, log=True, label="Weight decay",
                 help="An L2 penalty that keeps weights small, against overfitting."),
-    SearchParam("optimizer", "choice", choices=OPTIMIZERS, label="Optimizer",
+    # "auto" is one of the others, picked per model: a search tries the optimisers themselves
+    SearchParam("optimizer", "choice", choices=tuple(o for o in OPTIMIZERS if o != "auto"), label="Optimizer",
                 help="The rule that turns gradients into weight updates."),
 )
 
 # Search ranges narrower than what a model accepts: the spec's dropout goes to 0.9,
 # but a search that spends half its trials above 0.5 mostly learns that it is too much.
-_RANGE_OVERRIDES: dict[str, tuple[float, float]] = {"dropout": (0.0, 0.5)}
+_RANGE_OVERRIDES: dict[str, tuple[float, float]] = {"dropout": (0.0, 0.5), "l2": (0.01, 100.0)}
 _LIST_RANGES: dict[str, tuple[int, int, int]] = {  # int_list name -> width low, width high, max depth
     "hidden_sizes": (8, 256, 3),
     "channels": (8, 64, 3),
@@ -108,7 +109,7 @@ def candidate(kind: str, name: str) -> SearchParam:
 
 def default_search(kind: str) -> list[SearchParam]:
     """What `workbench tune` searches when no --search is given."""
-    wanted = ("lr", "batch_size", "weight_decay", WIDTH, DEPTH, "dropout")
+    wanted = ("lr", "batch_size", "weight_decay", WIDTH, DEPTH, "dropout", "l2")
     return [p for p in search_candidates(kind) if p.name in wanted]
 
 

@@ -5,6 +5,7 @@ import argparse
 import json
 
 from core.engine import Engine
+from workbench.commands.train import print_baselines
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {record.model} on {record.dataset} ({record.task}), device {record.device}")
     for split, values in record.metrics.items():
         print(f"  {split}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items() if isinstance(v, float)))
+    print_baselines(record.summary.get("baselines") or {}, record.task)
     for kind, art in data["artifacts"].items():
         print(f"  artifact {kind}: {art['path']}")
     return 0

@@ -20,7 +20,7 @@ from core.data.catalog import sample_sequence
 from core.training.augment import resolve_augment
 from core.training.callbacks import Callback, TrainerView
 from core.training.device import cpu_threads, resolve_device
-from core.vocab import IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, SEQUENCE_KINDS, TASKS
+from core.vocab import IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, SEQUENCE_KINDS, TASKS, primary_metric
 
 DEVICE_HELP = "auto (default: a GPU if there is one), cpu, cuda (the default GPU), cuda:N (GPU number N) or mps"
 
@@ -77,7 +77,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--optimizer", choices=OPTIMIZERS,
+                   help="auto (default): L-BFGS for linear and logistic models, Adam for the others")
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
@@ -87,6 +88,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--name", help="a name for the run")
     p.add_argument("--cv", type=int, metavar="K", help="k-fold cross-validation: K runs, reported as mean +- std")
+    p.add_argument("--repeats", type=int, metavar="N",
+                   help="train N times with seeds SEED, SEED+1, ... on one split: mean +- std and a 95%% t "
+                        "interval per metric")
     p.add_argument("--workspace", help="default: $WORKBENCH_HOME or the per-user data folder")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -205,8 +209,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"workbench: warning: {pinned.warning}", file=sys.stderr)
     resolve_device(config.train.device)  # a GPU this machine lacks is bad input, not a failed run
     torch.set_num_threads(cpu_threads())  # as a worker trains: all cores but one, the app's
+    if args.cv is not None and args.repeats is not None:
+        raise ConfigError("choose --cv or --repeats, not both")
     if args.cv is not None:
         return _run_cv(args, engine, config)  # the CV parent pins the config itself, and keeps the warning
+    if args.repeats is not None:
+        from workbench.commands.repeats import run_repeats
+
+        return run_repeats(args, engine, config, [] if (args.quiet or not sys.stderr.isatty() and args.json)
+                           else [ProgressBar()])
     run_id = engine.store.create_run(pinned.config.to_dict(), name=config.name, task=config.data.task,
                                      model=config.model.kind, dataset=ref.label, pid=os.getpid(),
                                      summary=pinned.run_summary())
@@ -227,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         "device": record.device, "duration_s": record.summary.get("duration_s"),
         "samples_per_s": record.summary.get("samples_per_s"),
         "metrics": {k: record.metrics.get(k, {}) for k in ("val", "test")},
+        "baselines": record.summary.get("baselines", {}),
         "skipped_files": record.summary.get("skipped_files", []),
     }
     baseline = record.summary.get("baseline")
@@ -255,6 +267,18 @@ def _print_human(result: dict[str, Any]) -> None:
         b = result["baseline"]
         print(f"  baseline ({b['name']}), test: " + ", ".join(f"{k}={v:.4f}" for k, v in b["test"].items()
                                                              if v is not None))
+    print_baselines(result.get("baselines") or {}, result.get("task"))
+
+
+def print_baselines(baselines: dict[str, Any], task: str | None) -> None:
+    """The baselines' test scores, one line each (the task's primary metric first)."""
+    if not baselines or task is None:
+        return
+    metric = primary_metric(task)
+    for item in baselines.values():
+        test = (item.get("metrics") or {}).get("test") or {}
+        if test.get(metric) is not None:
+            print(f"  baseline {item.get('label')}: test {metric}={test[metric]:.4f}")
 
 
 def _run_cv(args: argparse.Namespace, engine: Engine, config: RunConfig) -> int:
