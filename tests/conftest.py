@@ -12,6 +12,9 @@ import torch
 def _isolated_workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path_factory.mktemp("wb-home")
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    # a developer's own team database or cluster is never a test's: tests that want one ask for it
+    for name in ("WORKBENCH_DB_URL", "WORKBENCH_RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
     return home
 
 
@@ -27,6 +30,43 @@ def engine(workspace: Path):
     eng = Engine(workspace)
     yield eng
     eng.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the session (tests/postgres.py), stopped at its end."""
+    from tests import postgres
+
+    try:
+        server = postgres.start()
+    except postgres.NoPostgres as exc:
+        if os.environ.get("WORKBENCH_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here (WORKBENCH_REQUIRE_POSTGRES) and cannot start: {exc}")
+        pytest.skip(f"no PostgreSQL server can be started here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, monkeypatch: pytest.MonkeyPatch):
+    """A fresh, empty PostgreSQL database, and WORKBENCH_DB_URL naming it (so subprocesses use it too)."""
+    from core.runs import database
+
+    url = postgres_server.create_database()
+    monkeypatch.setenv("WORKBENCH_DB_URL", url)
+    yield url
+    database.dispose(database.database_url(".", url))
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, workspace: Path) -> str:
+    """The store's database, once as the workspace's SQLite file and once as a PostgreSQL database."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    from core.runs import database
+
+    return database.database_url(workspace)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

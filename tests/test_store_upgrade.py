@@ -14,7 +14,8 @@ from pathlib import Path
 
 from core.runs import recovery
 from core.runs.queue import queue_positions
-from core.runs.store import RunStore
+from core.runs import database
+from core.runs.store import MetricRow, RunStore
 
 OLD_SCHEMA = """
 CREATE TABLE runs (
@@ -140,3 +141,51 @@ def test_two_processes_opening_an_old_workspace_at_once_upgrade_it_once(tmp_path
         t.join(30)
     assert errors == []
     assert len(RunStore(tmp_path).list_runs()) == 3
+
+
+# The schema as the last version before migrations wrote it (RunStore's CREATE TABLE IF NOT EXISTS).
+PRE_MIGRATION_SCHEMA = OLD_SCHEMA.replace(
+    "    pid INTEGER,\n", "    pid INTEGER,\n    owner_pid INTEGER,\n    queue_device TEXT,\n")
+
+
+def test_a_workspace_from_before_migrations_is_stamped_with_nothing_lost(tmp_path: Path) -> None:
+    con = sqlite3.connect(tmp_path / "workbench.db")
+    con.executescript(PRE_MIGRATION_SCHEMA)
+    con.execute("INSERT INTO runs (run_id, name, status, config_json, summary_json, tags_json, pid, owner_pid,"
+                " queue_device, created_at, ended_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                ("0101-000000-aaaaaa", "mlp-iris-1", "completed", '{"data": {}}', '{"metrics": {"test": {"r2": 1}}}',
+                 '["x"]', DEAD_PID, 99, "cpu", 1.0, 2.0))
+    con.executemany("INSERT INTO metrics (run_id, step, epoch, split, name, value, time) VALUES (?,?,?,?,?,?,?)",
+                    [("0101-000000-aaaaaa", e, e, "val", "loss", 1.0 / e, 3.0) for e in range(1, 4)])
+    con.execute("DELETE FROM metrics WHERE id = 3")  # AUTOINCREMENT: id 3 is never handed out again
+    (tmp_path / "runs" / "0101-000000-aaaaaa").mkdir(parents=True)
+    (tmp_path / "runs" / "0101-000000-aaaaaa" / "m.json").write_text("{}")
+    con.execute("INSERT INTO artifacts VALUES (?,?,?,?,?,?)", ("0101-000000-aaaaaa", "model_meta",
+                "runs/0101-000000-aaaaaa/m.json", "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", 2, 4.0))
+    con.commit()
+    con.close()
+    store = RunStore(tmp_path)
+    version = sqlite3.connect(tmp_path / "workbench.db").execute("SELECT version_num FROM workbench_version").fetchall()
+    assert version == [(database.HEAD,)]
+    run = store.get("0101-000000-aaaaaa")
+    assert (run.name, run.status, run.metrics, run.tags, run.owner_pid, run.queue_device, run.ended_at) == \
+        ("mlp-iris-1", "completed", {"test": {"r2": 1}}, ["x"], 99, "cpu", 2.0)
+    assert [(r["id"], r["value"]) for r in store.epoch_rows(run.run_id)] == [(1, 1.0), (2, 0.5)]
+    assert store.artifact_path(run.run_id, "model_meta") == tmp_path / "runs/0101-000000-aaaaaa/m.json"
+    store.log_metrics(run.run_id, [MetricRow(4, 4, "val", "loss", 0.25)])
+    assert store.epoch_rows(run.run_id, after_id=2)[0]["id"] == 4
+    assert database.ensure_schema(store.db_url) is None  # current now: opening again changes nothing
+
+
+def test_workbench_db_upgrade_says_what_it_did(tmp_path: Path, capsys) -> None:
+    from workbench.cli import main
+
+    _old_workspace(tmp_path, live_pid=DEAD_PID)
+    assert main(["db", "upgrade", "--workspace", str(tmp_path)]) == 0
+    said = capsys.readouterr().out
+    assert "upgraded" in said and database.HEAD in said and str(tmp_path / "workbench.db") in said
+    assert main(["db", "upgrade", "--workspace", str(tmp_path)]) == 0
+    assert "already at" in capsys.readouterr().out
+    assert main(["db", "status", "--workspace", str(tmp_path), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["revision"] == status["head"] == database.HEAD and status["runs"] == 3

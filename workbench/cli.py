@@ -18,7 +18,7 @@ from core.errors import WorkbenchError  # noqa: E402
 
 # each module has add_parser(subparsers) and run(args) -> int
 COMMANDS = ("ui", "train", "runs", "show", "compare", "export", "serve", "explain", "tune", "optimize", "monitor",
-            "finetune")
+            "finetune", "db")
 
 
 class _Parser(argparse.ArgumentParser):
