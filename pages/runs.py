@@ -11,6 +11,7 @@ from core.vocab import ACTIVE
 from workbench.engine import get_engine
 from workbench.ui import sequences as seq_ui
 from workbench.ui import evaluation as ev
+from workbench.ui import gallery
 from workbench.ui import compare as figures
 from workbench.ui import insight
 from workbench.ui.common import PRIMARY_METRICS, md_escape, page_link, status_label, status_message
@@ -205,14 +206,15 @@ def show_run(run: RunRecord) -> None:
     st.fragment(run_header, run_every=REFRESH_S if run.status in ACTIVE else None)(run.run_id)
 
     insight.draw_baselines(run)
-    plots = ev.evaluation_plots(compare.load_evaluation(store, run.run_id))
+    evaluation = compare.load_evaluation(store, run.run_id)
+    plots = ev.evaluation_plots(evaluation)
     if plots:
         st.subheader("Evaluation on the test rows")
         columns = st.columns(2)
         for i, plot in enumerate(plots):
             with columns[i % 2]:
-                st.plotly_chart(plot.figure, key=f"eval_{plot.key}", width="stretch")
-                st.caption(plot.caption)
+                gallery.chart(engine, run, plot, evaluation)  # the confusion matrix and residuals answer clicks
+        gallery.draw(engine, run)
     elif run.status == "completed":
         st.info("This run has no saved evaluation.")
     seq_ui.show_run(store, run)

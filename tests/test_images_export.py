@@ -98,3 +98,14 @@ def test_the_export_page_offers_an_image_run(image_run, monkeypatch):
     assert not at.exception and not at.error
     code = "\n".join(c.value for c in at.code)
     assert "-F file=@photo.jpg" in code and "predict.py photo.jpg" in code
+
+
+def test_the_error_gallery_shows_an_image_row_as_its_picture(image_run):
+    from core.explain import gallery
+    from core.explain.context import RunContext
+
+    engine, run_id, _ = image_run
+    ctx = RunContext.load(engine.store, engine.catalog, run_id)
+    picture = gallery.thumbnail(ctx, 5)
+    assert picture.shape == (16, 16) and picture.dtype == np.uint8  # grey: (H, W), as st.image takes it
+    assert np.array_equal(picture, ctx.images[5][0])

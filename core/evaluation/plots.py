@@ -64,8 +64,11 @@ def whole_number_ticks(fig: go.Figure, largest: float, axis: str = "x") -> go.Fi
     return fig
 
 
-def confusion_figure(conf: Mapping[str, Any], normalized: bool = True) -> go.Figure:
-    """Heatmap coloured by rate (or count); each cell's text shows the count too."""
+def confusion_figure(conf: Mapping[str, Any], normalized: bool = True, clickable: bool = False) -> go.Figure:
+    """Heatmap coloured by rate (or count); each cell's text shows the count too.
+
+    clickable: a marker over every cell carries [true, predicted] as customdata, so a click on a cell is a
+    point selection (plotly selects no heatmap cells); core.explain.gallery reads it."""
     labels = list(conf["labels"])
     counts = conf["matrix"]
     rates = conf["normalized"]
@@ -79,8 +82,22 @@ def confusion_figure(conf: Mapping[str, Any], normalized: bool = True) -> go.Fig
         zmin=0, zmax=1 if normalized else None, showscale=False,
         hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
     ))
+    if clickable:
+        cells = [(t, p, text[i][j]) for i, t in enumerate(labels) for j, p in enumerate(labels)]
+        side = max(8, int(250 / max(len(labels), 1)))  # about the cell's size: a click anywhere in it lands
+        fig.update_traces(hoverinfo="skip", hovertemplate=None)
+        fig.add_trace(go.Scatter(
+            x=[p for _, p, _ in cells], y=[t for t, _, _ in cells], mode="markers", showlegend=False,
+            customdata=[[str(t), str(p)] for t, p, _ in cells], text=[c for _, _, c in cells],
+            marker={"symbol": "square", "size": side, "color": "rgba(0,0,0,0.01)"},
+            selected={"marker": {"color": "rgba(255,140,0,0.45)"}}, unselected={"marker": {"opacity": 1}},
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<br>click to see these rows<extra></extra>"))
+        # the markers must not widen the axes (plotly pads a range for big markers): cells stay square
+        fig.update_xaxes(range=[-0.5, len(labels) - 0.5])
+        fig.update_yaxes(range=[len(labels) - 0.5, -0.5])
+        fig.update_layout(clickmode="event+select", dragmode=False)
     # autorange reversed puts the first class at the top, as in a printed matrix.
-    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_yaxes(autorange=None if clickable else "reversed", type="category")
     fig.update_xaxes(type="category")
     return _layout(fig, "Confusion matrix", "Predicted class", "True class")
 
@@ -137,10 +154,16 @@ def calibration_figure(cal: Mapping[str, Any]) -> go.Figure:
 
 
 def residuals_figure(res: Mapping[str, Any]) -> go.Figure:
+    """With res["rows"] (core.explain.gallery.residual_points) each point carries its row number as customdata."""
+    rows = res.get("rows")
     fig = go.Figure(go.Scattergl(
-        x=res["pred"], y=res["residual"], mode="markers",
-        marker={"size": 5, "opacity": 0.6, "color": _COLORS[0]}, name="test rows",
+        x=res["pred"], y=res["residual"], mode="markers", customdata=rows,
+        marker={"size": 5 if rows is None else 7, "opacity": 0.6, "color": _COLORS[0]}, name="test rows",
+        hovertemplate=("predicted %{x:.4g}<br>error %{y:+.4g}" + ("<br>row %{customdata}" if rows else "")
+                       + "<extra></extra>"),
     ))
+    if rows is not None:
+        fig.update_layout(clickmode="event+select")
     fig.add_hline(y=0, line=_CHANCE)
     return _layout(fig, "Residuals", "Predicted value", "Residual (true - predicted)", showlegend=False)
 
