@@ -192,6 +192,10 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # good weights a stopped or failed run kept
 INIT_WEIGHTS = ("final", "checkpoint")
 
+# how a run was started (RunRecord.executor): a worker of the app's run manager, `workbench train` in its
+# own process, or a task on a Ray cluster; a run recorded before executors were kept says None (local)
+EXECUTORS = ("local", "cli", "ray")
+
 # --- run statuses -----------------------------------------------------------------------------
 ACTIVE = ("queued", "running")
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
@@ -299,7 +303,7 @@ __all__ = [
     "models_for_task",
     "suggested_models",
     "OPTIMIZERS", "STEP_OPTIMIZERS", "FULL_BATCH_OPTIMIZERS", "OPTIMIZER_LABELS", "resolve_optimizer",
-    "uses_learning_rate", "SCHEDULES", "DEVICES", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
+    "uses_learning_rate", "SCHEDULES", "DEVICES", "EXECUTORS", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
     "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "FORECAST_METRICS", "SCORE_METRICS", "UNIT_INTERVAL_METRICS",
     "METRIC_DIRECTION", "METRIC_LABELS",
     "EPOCH_METRICS", "metric_bounds", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",

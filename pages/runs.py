@@ -102,6 +102,9 @@ TABLE_CONFIG = {
                                           help="Score on the held-out test rows"),
     "duration_s": st.column_config.NumberColumn("Time (s)", format="%.1f", width="small"),
     "device": st.column_config.TextColumn("Device", width="small"),
+    "ran_on": st.column_config.TextColumn("Ran on", width="small",
+                                          help="The machine the run trained on, and how it was started: local (a "
+                                               "worker of this app), cli (workbench train) or ray (a Ray cluster)"),
     "created": st.column_config.DatetimeColumn("Created", format="MMM D, HH:mm"),
     "started_from": st.column_config.TextColumn("Started from", help="The run whose weights this run was "
                                                 "fine-tuned from (empty: trained from fresh weights)"),
@@ -200,7 +203,7 @@ def show_lineage(run: RunRecord) -> None:
 
 def show_run(run: RunRecord) -> None:
     st.header(md_escape(run.name))
-    facts = [run.dataset, run.model, run.task, run.device, f"id {run.run_id}"]
+    facts = [run.dataset, run.model, run.task, run.device, f"on {compare.ran_on(run)}", f"id {run.run_id}"]
     st.caption(" · ".join(f for f in facts if f) + (f" · tags: {', '.join(run.tags)}" if run.tags else ""))
     show_lineage(run)
     st.fragment(run_header, run_every=REFRESH_S if run.status in ACTIVE else None)(run.run_id)

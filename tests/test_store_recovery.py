@@ -50,3 +50,19 @@ def test_recover_says_what_it_removed(workspace: Path) -> None:
     (folder / ".a.json.x.tmp").write_bytes(b"")
     assert recovery.recover(store, run_id) == [".a.json.x.tmp", "artifact report (report.json: missing or changed)"]
     assert store.artifacts(run_id) == {} and recovery.recover(store, run_id) == []
+
+
+def test_runs_of_another_machine_are_judged_by_their_heartbeat(workspace: Path) -> None:
+    """A team's shared database: a pid on another machine says nothing here."""
+    store = RunStore(workspace)
+    dead_pid = DEAD_PID
+    beating = store.create_run({}, status="running", pid=dead_pid)
+    silent = store.create_run({}, status="running", pid=dead_pid)
+    waiting = store.create_run({}, owner_pid=dead_pid)
+    for run_id in (beating, silent, waiting):
+        store.update(run_id, host="gpu-node-7")
+    store.heartbeat(beating)
+    store.update(silent, heartbeat_at=time.time() - 600)
+    assert recovery.mark_orphans(store) == [silent]
+    assert [store.get(r).status for r in (beating, silent, waiting)] == ["running", "interrupted", "queued"]
+    assert "gpu-node-7" in store.get(silent).status_reason

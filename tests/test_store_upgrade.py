@@ -189,3 +189,20 @@ def test_workbench_db_upgrade_says_what_it_did(tmp_path: Path, capsys) -> None:
     assert main(["db", "status", "--workspace", str(tmp_path), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["revision"] == status["head"] == database.HEAD and status["runs"] == 3
+
+
+def test_a_database_at_the_baseline_gets_hosts_and_executors(tmp_path: Path) -> None:
+    from alembic import command
+
+    url = database.database_url(tmp_path)
+    with database.writing(url, serial=True) as con:
+        command.upgrade(database._alembic_config(con), "0001")
+    with database.writing(url) as con:
+        con.exec_driver_sql("INSERT INTO runs (run_id, name, status, config_json, created_at) VALUES"
+                            " ('0101-000000-aaaaaa', 'old', 'completed', '{}', 1.0)")
+    store = RunStore(tmp_path)
+    assert database.current_revision(url) == database.HEAD
+    old = store.get("0101-000000-aaaaaa")
+    assert (old.name, old.host, old.executor) == ("old", None, None)
+    new = store.get(store.create_run({}, executor="cli"))
+    assert (new.host, new.executor) == (__import__("socket").gethostname(), "cli")

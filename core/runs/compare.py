@@ -22,7 +22,7 @@ from core.vocab import METRIC_DIRECTION, SCORE_METRICS, primary_metric
 
 log = logging.getLogger(__name__)
 
-TABLE_COLUMNS = ("name", "status", "dataset", "model", "metric", "best_val", "test", "duration_s", "device",
+TABLE_COLUMNS = ("name", "status", "dataset", "model", "metric", "best_val", "test", "duration_s", "device", "ran_on",
                  "created", "started_from", "tags", "run_id")
 CURVE_SPLITS = ("train", "val")
 
@@ -75,6 +75,13 @@ def best_vals(spans: pd.DataFrame | None) -> dict[tuple[str, str], float]:
             for row in spans.itertuples(index=False) if row.min is not None and row.min == row.min}
 
 
+def ran_on(run: RunRecord) -> str:
+    """Where and how the run trained: 'gpu-2 · ray', 'laptop · cli', 'laptop · local' (the app's worker).
+    A run recorded before hosts were kept ran on the machine of its SQLite file: just 'local'."""
+    how = run.executor or "local"
+    return f"{run.host} \u00b7 {how}" if run.host else how
+
+
 def runs_frame(runs: Sequence[RunRecord], spans: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per run, newest first as given: what the table shows and filters on.
 
@@ -100,6 +107,7 @@ def runs_frame(runs: Sequence[RunRecord], spans: pd.DataFrame | None = None) -> 
             "test": finite_or_none(run.metrics.get("test", {}).get(metric)) if metric else None,
             "duration_s": finite_or_none(run.summary.get("duration_s", run.duration_s)),
             "device": run.device or "",
+            "ran_on": ran_on(run),
             "created": datetime.fromtimestamp(run.created_at),
             "started_from": names.get(parent, parent) if parent else "",
             "tags": list(run.tags),

@@ -34,7 +34,7 @@ from core.runs.baselines import run_baselines
 from core.runs.content_hash import pin_content_hash
 from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
-from core.runs.store import RunStore
+from core.runs.store import RunStore, this_host
 from core.runs.warm_start import apply_init, check_same_schema, load_parent
 from core.training.callbacks import Callback, CancelFit, NonFiniteLoss, StopCheck
 from core.training.augment import make_augment
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: Iterable[Callback] = (),
                 should_stop: Callable[[], str | None] | None = None) -> str:
     """Train, evaluate and save one run. Returns its terminal status; never raises for a run's own failure."""
-    store.update(run_id, pid=os.getpid())
+    store.update(run_id, pid=os.getpid(), host=this_host())
     store.set_status(run_id, "running")
     run_dir = store.run_dir(run_id)
     trainer: Trainer | None = None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.atomic import sha256_file
 from core.errors import RunNotFound
-from core.runs.store import RunStore
+from core.runs.store import RunStore, this_host
 from core.vocab import TERMINAL
 
 log = logging.getLogger(__name__)
@@ -23,10 +23,20 @@ TEMP_GLOB = ".*.tmp"  # core.atomic's temp files: a process killed mid-write lea
 
 def mark_orphans(store: RunStore, stale_after_s: float = 120.0) -> list[str]:
     """Runs whose worker is gone become interrupted (called at start-up), and every run that
-    has ended loses the temp files a killed writer left behind."""
+    has ended loses the temp files a killed writer left behind.
+
+    A process id means something only on its own machine: a run another machine trains (a team's
+    shared database, a Ray node) is judged by its heartbeat alone, and one queued there is left to it."""
     marked = []
     runs = store.list_runs()
+    here = this_host()
     for run in runs:
+        if run.host not in (None, here):
+            if run.status == "running" and _stale(run.heartbeat_at or run.started_at, stale_after_s):
+                if store.set_status(run.run_id, "interrupted", f"the training process on {run.host} stopped "
+                                                               "sending heartbeats"):
+                    marked.append(run.run_id)
+            continue
         if run.status == "running" and (not _pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
             if store.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
                 marked.append(run.run_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class RunRecord:
     pid: int | None  # the process that trains (or drives) the run
     owner_pid: int | None  # the app process whose queue holds the run until a worker starts it
     queue_device: str | None  # the device queue it waits in (core.runs.queue.queue_of)
+    host: str | None  # the machine of pid, or of owner_pid while queued (None: recorded before hosts were)
+    executor: str | None  # how it was started (core.vocab.EXECUTORS); None: local, before executors were kept
     stop_requested: bool
     created_at: float
     started_at: float | None
@@ -78,6 +81,7 @@ class RunRecord:
             "samples_per_s": self.summary.get("samples_per_s"), "tags": self.tags,
             "parent_id": self.parent_id, "created_at": self.created_at,
             "started_at": self.started_at, "ended_at": self.ended_at, "config": self.config,
+            "host": self.host, "executor": self.executor,
         }
 
 
@@ -125,12 +129,16 @@ class RunStore:
                    model: str | None = None, dataset: str | None = None, parent_id: str | None = None,
                    status: str = "queued", tags: Iterable[str] = (), pid: int | None = None,
                    owner_pid: int | None = None, queue_device: str | None = None,
-                   split: Split | None = None, summary: Mapping[str, Any] | None = None) -> str:
+                   split: Split | None = None, summary: Mapping[str, Any] | None = None,
+                   executor: str | None = None) -> str:
         """Record a new run. `pid` (who trains it) or `owner_pid` (whose queue holds it) are written in
         the same transaction, so start-up recovery never mistakes a new run for an orphan.
 
         `split`: the rows the run must train on (a cross-validation fold), written as the run folder's
-        split file before the run exists in the table, so no worker can start it without one."""
+        split file before the run exists in the table, so no worker can start it without one.
+
+        `executor`: how the run is started (core.vocab.EXECUTORS). Its host is this machine's until the
+        process that trains it says otherwise (execute_run)."""
         run_id = time.strftime("%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         if split is not None:
             save_split(split, self.run_dir(run_id) / SPLIT_FILE)
@@ -140,6 +148,7 @@ class RunStore:
                 run_id=run_id, name=name, status=status, task=task, model=model, dataset=dataset,
                 config_json=json.dumps(config), parent_id=parent_id, tags_json=json.dumps(list(tags)),
                 created_at=time.time(), pid=pid, owner_pid=owner_pid, queue_device=queue_device,
+                host=this_host(), executor=executor,
                 summary_json=json.dumps(dict(summary or {}))))
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
@@ -327,6 +336,11 @@ class RunStore:
             con.execute(delete(artifacts_table).where(c.run_id == run_id, c.kind == kind))
 
 
+def this_host() -> str:
+    """This machine's name, as runs record where their processes are."""
+    return socket.gethostname()
+
+
 def _name_taken(con: Any, name: str) -> bool:
     return con.execute(select(runs_table.c.run_id).where(runs_table.c.name == name).limit(1)).first() is not None
 
@@ -352,6 +366,7 @@ def _record(row: Row) -> RunRecord:
         config=json.loads(r["config_json"]), summary=json.loads(r["summary_json"]),
         progress=json.loads(r["progress_json"]), tags=json.loads(r["tags_json"]),
         parent_id=r["parent_id"], pid=r["pid"], owner_pid=r["owner_pid"], queue_device=r["queue_device"],
+        host=r["host"], executor=r["executor"],
         stop_requested=bool(r["stop_requested"]),
         created_at=r["created_at"], started_at=r["started_at"], ended_at=r["ended_at"],
         heartbeat_at=r["heartbeat_at"],

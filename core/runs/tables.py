@@ -33,6 +33,8 @@ runs = Table(
     Column("pid", Integer),
     Column("owner_pid", Integer),
     Column("queue_device", Text),
+    Column("host", Text),  # the machine of pid (or of owner_pid while queued); None: recorded before 0002
+    Column("executor", Text),  # core.vocab.EXECUTORS; None: before 0002
     Column("stop_requested", Integer, nullable=False, server_default=text("0")),
     Column("created_at", Float, nullable=False),
     Column("started_at", Float),

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     runs = engine.store.list_runs(status=args.status)
     if args.json:
         keys = ("run_id", "name", "status", "status_reason", "task", "model", "dataset", "metrics", "created_at",
-                "duration_s", "device", "parent_id")
+                "duration_s", "device", "parent_id", "host", "executor")
         print(json.dumps([{k: r.to_dict()[k] for k in keys} for r in runs]))
         return 0
     if not runs:

@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
                            else [ProgressBar()])
     run_id = engine.store.create_run(pinned.config.to_dict(), name=config.name, task=config.data.task,
                                      model=config.model.kind, dataset=ref.label, pid=os.getpid(),
-                                     summary=pinned.run_summary())
+                                     summary=pinned.run_summary(), executor="cli")
     stops: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _f: stops.append(f"stopped by {signal.Signals(signum).name}"))
