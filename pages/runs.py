@@ -7,6 +7,7 @@ from core.evaluation import curves_figure
 from core.errors import RunNotFound
 from core.runs import compare
 from core.runs.store import RunRecord
+from core.tuning.repeats import is_group
 from core.vocab import ACTIVE
 from workbench.engine import get_engine
 from workbench.ui import sequences as seq_ui
@@ -206,6 +207,10 @@ def show_run(run: RunRecord) -> None:
     facts = [run.dataset, run.model, run.task, run.device, f"on {compare.ran_on(run)}", f"id {run.run_id}"]
     st.caption(" · ".join(f for f in facts if f) + (f" · tags: {', '.join(run.tags)}" if run.tags else ""))
     show_lineage(run)
+    if is_group(run):  # a group of repeats: its statistics and members, no curves of its own
+        insight.show_group(engine, run)
+        manage_run(run)
+        return
     st.fragment(run_header, run_every=REFRESH_S if run.status in ACTIVE else None)(run.run_id)
 
     insight.draw_baselines(run)
@@ -231,6 +236,10 @@ def show_run(run: RunRecord) -> None:
     st.subheader("Config")
     st.code(ev.config_yaml(run), language="yaml")
 
+    manage_run(run)
+
+
+def manage_run(run: RunRecord) -> None:
     st.subheader("Manage")
     with st.form(key=f"edit_{run.run_id}", border=False):
         left, right = st.columns(2)
@@ -265,6 +274,9 @@ def show_comparison(runs: list[RunRecord]) -> None:
 
     st.subheader("Learning curves")
     show_curves(runs)
+
+    if len(runs) == 2:
+        insight.draw_paired(store, runs[0], runs[1])
 
     st.subheader("Test metrics")
     if compare.metrics_long(runs).empty:

@@ -9,12 +9,14 @@ from core.vocab import (
 )
 from core.training.device import available_devices
 from core.tuning.cv import submit_cv
+from core.tuning.repeats import MAX_REPEATS, submit_repeats
 from workbench.engine import get_engine
 from workbench.ui import datasets as ds
 from workbench.ui import image_train
 from workbench.ui import state as ui_state
 from workbench.ui.common import md_escape, page_link
 from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli, device_options, hyperparam_inputs
+from workbench.ui.insight import draw_repeats
 from workbench.ui.live import follow_open_request, live_panel
 from workbench.ui.tune_views import draw_cv
 
@@ -22,6 +24,7 @@ follow_open_request()  # before anything else: an "Open its evaluation" click le
 PRECISION_LABELS = {"fp32": "fp32 (full)", "bf16": "bf16 (mixed, CUDA)", "fp16": "fp16 (mixed, CUDA)"}
 P = "tf_"  # widget keys of this form; kept across page changes
 CV_PARENTS = ui_state.CV_PARENTS  # cross-validation parents started from this session
+REPEAT_PARENTS = ui_state.REPEAT_PARENTS  # groups of repeats started from this session
 STARTED = "_train_started"  # the toast of a run just started, shown after the rerun that clears its name
 ui_state.restore_widgets(st.session_state, P)
 if STARTED in st.session_state:  # a run started: its name is used, the next run gets a fresh one
@@ -219,6 +222,13 @@ use_cv = cv_col.checkbox("Cross-validate", key=f"{P}cv",
                          help="Train one run per fold (stratified for classes, seeded) and report the mean "
                               "and spread of each test metric: a steadier estimate than one split.")
 folds = int(k_col.number_input("Folds", min_value=2, max_value=20, value=5, key=f"{P}cv_k", disabled=not use_cv))
+rep_col, n_col = st.columns([3, 1])
+use_repeats = rep_col.checkbox("Repeat with several seeds", key=f"{P}repeats", disabled=use_cv,
+                               help="Train these settings once per seed on one split and report each metric's mean, "
+                                    "spread and 95% interval, with shaded bands on the curves: how much of a "
+                                    "result is the seed's luck.") and not use_cv
+n_seeds = int(n_col.number_input("Seeds", min_value=2, max_value=MAX_REPEATS, value=5, key=f"{P}repeats_n",
+                                 disabled=not use_repeats))
 
 start_col, reset_col = st.columns([3, 1])
 reset_col.button("Reset to defaults", icon=":material/restart_alt:", on_click=reset_form, key="train_reset",
@@ -228,6 +238,9 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
         if use_cv:
             parent_id = submit_cv(engine, config, folds)
             st.session_state.setdefault(CV_PARENTS, []).append(parent_id)
+        elif use_repeats:
+            parent_id = submit_repeats(engine, config, n_seeds)
+            st.session_state.setdefault(REPEAT_PARENTS, []).append(parent_id)
         else:
             run_id = engine.manager.submit(config)
     except WorkbenchError as exc:
@@ -235,6 +248,9 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
     else:
         if use_cv:
             st.session_state[STARTED] = f"Started {folds}-fold cross-validation"
+        elif use_repeats:
+            st.session_state[STARTED] = f"Started {n_seeds} runs with seeds {int(values['seed'])} to " \
+                                        f"{int(values['seed']) + n_seeds - 1}"
         else:
             ui_state.remember_run(st.session_state, run_id)
             st.session_state[STARTED] = f"Started {md_escape(engine.store.get(run_id).name)}"
@@ -242,13 +258,17 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
 
 for parent_id in st.session_state.get(CV_PARENTS, [])[-3:]:  # the latest cross-validations of this session
     draw_cv(engine, parent_id)
+for parent_id in st.session_state.get(REPEAT_PARENTS, [])[-2:]:  # the latest repeats of this session
+    st.markdown(f"**{md_escape(engine.store.get(parent_id).name)}**")
+    draw_repeats(engine, parent_id, key="train_")
 
 with st.expander("This run as code"):
     if config is None:
         st.caption("Fix the settings above to see the command.")
     else:
         st.markdown("The same run from a terminal (the common settings):")
-        st.code(config_to_cli(config) + (f" --cv {folds}" if use_cv else ""), language="bash", wrap_lines=True)
+        st.code(config_to_cli(config) + (f" --cv {folds}" if use_cv else "")
+                + (f" --repeats {n_seeds}" if use_repeats else ""), language="bash", wrap_lines=True)
         st.markdown("Every setting, as YAML. Save it as `run.yaml` and run `workbench train --config run.yaml`:")
         st.code(config.to_yaml(), language="yaml")  # the copy button of st.code takes it whole
 

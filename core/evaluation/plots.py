@@ -235,7 +235,44 @@ def curves_figure(
     return legend_below(fig, names)
 
 
+def band_figure(bands: pd.DataFrame, metric: str, label: str = "") -> go.Figure:
+    """One metric's curves over a group of seeds: the mean per epoch as a line, mean +- one standard
+    deviation as a shaded band, solid train and dashed val. `bands` is core.tuning.repeats.seed_bands'
+    frame (split, name, epoch, mean, std, n, low, high)."""
+    rows = bands[bands["name"] == metric]
+    fig = go.Figure()
+    names: list[str] = []
+    for i, (split, dash) in enumerate(_SPLIT_DASH.items()):
+        part = rows[rows["split"] == split].sort_values("epoch")
+        if part.empty:
+            continue
+        color = _COLORS[i % len(_COLORS)]
+        epochs = part["epoch"].tolist()
+        fig.add_trace(go.Scatter(  # the band: high forward, low back, filled
+            x=epochs + epochs[::-1], y=part["high"].tolist() + part["low"].tolist()[::-1], fill="toself",
+            fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip", showlegend=False,
+            legendgroup=split, name=f"{split} ± std",
+        ))
+        fig.add_trace(go.Scatter(
+            x=epochs, y=part["mean"].tolist(), mode="lines", line={"color": color, "dash": dash}, legendgroup=split,
+            name=f"{split} mean", customdata=np.column_stack([part["std"], part["n"]]),
+            hovertemplate=f"{split}: %{{y:.4g}} ± %{{customdata[0]:.3g}} (%{{customdata[1]}} seeds)<extra></extra>",
+        ))
+        names.append(f"{split} mean")
+    _layout(fig, label or metric.replace("_", " ").capitalize(), "Epoch", metric, hovermode="x unified")
+    epochs = pd.to_numeric(rows["epoch"], errors="coerce")
+    whole_number_ticks(fig, float(epochs.max()) if epochs.notna().any() else 1.0)
+    return legend_below(fig, names)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
 __all__ = [
+    "band_figure",
     "confusion_figure", "roc_figure", "pr_figure", "calibration_figure", "residuals_figure", "curves_figure",
     "thin_curve", "legend_below", "whole_number_ticks",
 ]

@@ -23,7 +23,8 @@ DATA_CHOICE = "data_choice"
 MY_RUNS = "my_runs"  # run ids started from this session, oldest first
 SELECTED_RUNS = "selected_runs"  # read by the Runs page
 CV_PARENTS = "train_cv_parents"  # cross-validation parents started from the Train page
-KEPT = (DATA_CHOICE, MY_RUNS, SELECTED_RUNS, CV_PARENTS)  # what a reload brings back
+REPEAT_PARENTS = "train_repeat_parents"  # groups of repeats started from the Train page
+KEPT = (DATA_CHOICE, MY_RUNS, SELECTED_RUNS, CV_PARENTS, REPEAT_PARENTS)  # what a reload brings back
 SESSION_PARAM = "s"  # the URL's query parameter holding the session's token
 TOKEN = "_session_token"
 _SAVED_SESSION = "_session_saved"  # what was last written, so an unchanged session writes nothing
@@ -173,7 +174,7 @@ def _read_session(folder: Path, token: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         return {}
     out: dict[str, Any] = {}
-    for key in (MY_RUNS, SELECTED_RUNS, CV_PARENTS):
+    for key in (MY_RUNS, SELECTED_RUNS, CV_PARENTS, REPEAT_PARENTS):
         if isinstance(raw.get(key), list):
             out[key] = [str(i) for i in raw[key]]
     choice = raw.get(DATA_CHOICE)
