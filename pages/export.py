@@ -1,7 +1,9 @@
-"""Export: take a completed run away as a bundle, an ONNX file or its config; copy the serve command."""
+"""Export: take a completed run away as a bundle, an ONNX file or its config; try it on a row or a picture;
+start and stop its prediction server."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import streamlit as st
 
@@ -11,6 +13,8 @@ from core.runs.compare import run_metric
 from core.runs.store import RunRecord
 from core.runs.trained import TrainedModel
 from workbench.engine import get_engine
+from workbench.ui import export_views
+from workbench.ui.serving import Servers
 from workbench.ui.common import format_metric, page_link, user_errors
 
 engine = get_engine()
@@ -30,6 +34,11 @@ def _bundle(workspace: str, run_id: str, with_onnx: bool) -> tuple[str, bytes, d
 @st.cache_data(show_spinner="Exporting ONNX…", max_entries=16)
 def _onnx(workspace: str, run_id: str) -> bytes:
     return onnx_bytes(store, engine.catalog, run_id)
+
+
+@st.cache_resource(show_spinner=False)
+def _servers(workspace: str) -> Servers:
+    return Servers(Path(workspace))  # one per app process: every session sees (and can stop) the same servers
 
 
 @st.cache_resource(max_entries=8)
@@ -114,8 +123,15 @@ with user_errors():
                            mime="text/yaml", icon=":material/settings:", on_click="ignore", key="dl_config")
         st.caption("Same data, seed and CPU give the same metrics: `workbench train --config config.yaml`.")
 
+    export_views.draw_try_it(trained, run)
+
     st.subheader("Serve it on this machine")
-    st.code(f"workbench serve {run_id} --port 8000", language="bash")
+    servers = _servers(workspace)
+    export_views.draw_server(servers, run)
+    served = servers.state(run_id)
+    port = served.port if served is not None and served.running else 8000
+    st.markdown("Or from a terminal:")
+    st.code(f"workbench serve {run_id} --port {port}", language="bash")
     image = trained.data_kind == "image"
     records = [] if image else (example_window(trained, engine.catalog) if sequence
                                 else [example_record(trained.preprocessor)])
@@ -123,12 +139,12 @@ with user_errors():
         st.caption(f"Send a window of rows, the last {trained.preprocessor.layout.window} of each series: the "
                    "answer is one forecast (or class) per series. Here, the last rows of the training data:")
     if image:
-        st.code("curl -s http://127.0.0.1:8000/predict -F file=@photo.jpg", language="bash")
+        st.code(f"curl -s http://127.0.0.1:{port}/predict -F file=@photo.jpg", language="bash")
     elif records and len(records[0]) <= CURL_MAX_COLUMNS:
         body = json.dumps({"records": records})
-        st.code(f"curl -s http://127.0.0.1:8000/predict -H 'content-type: application/json' \\\n  -d '{body}'",
+        st.code(f"curl -s http://127.0.0.1:{port}/predict -H 'content-type: application/json' \\\n  -d '{body}'",
                 language="bash")
-    st.caption("The server answers on 127.0.0.1 only; its API docs are at http://127.0.0.1:8000/docs.")
+    st.caption(f"The server answers on 127.0.0.1 only; its API docs are at http://127.0.0.1:{port}/docs.")
     st.subheader("From the command line")
     st.code(f"workbench export {run_id} --out {bundle_name(run)}{'' if sequence else ' --onnx'}\n"
             f"python {bundle_name(run)}/predict.py {'photo.jpg' if image else 'rows.csv'} > predictions.csv",

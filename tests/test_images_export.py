@@ -109,3 +109,15 @@ def test_the_error_gallery_shows_an_image_row_as_its_picture(image_run):
     picture = gallery.thumbnail(ctx, 5)
     assert picture.shape == (16, 16) and picture.dtype == np.uint8  # grey: (H, W), as st.image takes it
     assert np.array_equal(picture, ctx.images[5][0])
+
+
+def test_try_it_answers_a_dropped_picture(image_run):
+    from core.export import try_it
+    from core.runs.trained import TrainedModel
+
+    engine, run_id, _ = image_run
+    trained = TrainedModel.load(engine.store.run_dir(run_id))
+    assert try_it.input_fields(trained) == [] and try_it.can_try(trained) is None
+    answer = try_it.predict_picture(trained, encoded(picture(2, seed=99)))
+    assert answer.prediction == trained.predict_images([encoded(picture(2, seed=99))]).iloc[0]["prediction"]
+    assert sum(answer.probabilities.values()) == pytest.approx(1.0) and len(answer.probabilities) == 3
