@@ -15,7 +15,7 @@ import yaml
 
 from core.errors import ConfigError
 from core.vocab import (
-    AUGMENTATIONS, DEVICES, EPOCH_METRICS, IMAGE_COLORS, INIT_WEIGHTS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, ROLES, SCHEDULES, TASKS,
+    ALL_GPUS, AUGMENTATIONS, DEVICES, EPOCH_METRICS, IMAGE_COLORS, INIT_WEIGHTS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, ROLES, SCHEDULES, TASKS,
     metric_base, suggested_models,
 )
 
@@ -71,6 +71,9 @@ class TrainConfig:
     monitor: str | None = None  # None: val loss
     grad_clip: float | None = None
     device: str = "auto"
+    # training processes for one run (DDP): None is one, or one per GPU on cuda:all; more than one on
+    # "cpu" (gloo: tests, a many-core machine) or cuda:all (the first N GPUs)
+    processes: int | None = None
     precision: str = "fp32"
     seed: int = 0
     drop_last: bool = False
@@ -173,6 +176,11 @@ class RunConfig:
             (t.monitor is None or metric_base(t.monitor) in EPOCH_METRICS,
              f"early stopping can watch val {', '.join(EPOCH_METRICS)}, got {t.monitor!r}"),
             (bad_device is None, bad_device or ""),
+            (t.processes is None or (isinstance(t.processes, int) and not isinstance(t.processes, bool)
+                                     and 1 <= t.processes <= 64),
+             f"processes must be a whole number from 1 to 64, got {t.processes!r}"),
+            ((t.processes or 1) == 1 or t.device in ("cpu", ALL_GPUS),
+             f"several processes train one run on cpu or on cuda:all (one per GPU), not on {t.device!r}"),
             (t.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {t.precision!r}"),
             (d.image_color in IMAGE_COLORS, f"image colour must be one of {IMAGE_COLORS}, got {d.image_color!r}"),
             (d.image_size is None or (isinstance(d.image_size, int) and 8 <= d.image_size <= 512),
@@ -264,8 +272,8 @@ def device_problem(name: object) -> str | None:
     question (resolve_device): a config written on one machine stays valid on another."""
     if name in DEVICES or (isinstance(name, str) and _ONE_GPU.fullmatch(name)):
         return None
-    return ("device must be auto, cpu, cuda (the default GPU), cuda:N (GPU number N: cuda:0, cuda:1, ...) "
-            f"or mps, got {name!r}")
+    return ("device must be auto, cpu, cuda (the default GPU), cuda:N (GPU number N: cuda:0, cuda:1, ...), "
+            f"cuda:all (every GPU, one process each) or mps, got {name!r}")
 
 
 def _build(kind: type, raw: Mapping[str, Any]) -> Any:

@@ -186,7 +186,8 @@ FULL_BATCH_OPTIMIZERS = ("lbfgs",)  # every training row in each step; a line se
 OPTIMIZER_LABELS = {"auto": "auto (L-BFGS for linear models, Adam otherwise)", "sgd": "SGD", "adam": "Adam",
                     "adamw": "AdamW", "rmsprop": "RMSprop", "lbfgs": "L-BFGS (full batch)"}
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
-DEVICES = ("auto", "cpu", "cuda", "mps")  # plus "cuda:N", one GPU of several (config.device_problem)
+ALL_GPUS = "cuda:all"  # one run across every GPU: a process per GPU (DDP, core.runs.launch)
+DEVICES = ("auto", "cpu", "cuda", "mps", ALL_GPUS)  # plus "cuda:N", one GPU of several (config.device_problem)
 PRECISIONS = ("fp32", "bf16", "fp16")
 # which of a parent run's weights a new run starts from (RunConfig.init): its final model, or the last
 # good weights a stopped or failed run kept
@@ -303,7 +304,7 @@ __all__ = [
     "models_for_task",
     "suggested_models",
     "OPTIMIZERS", "STEP_OPTIMIZERS", "FULL_BATCH_OPTIMIZERS", "OPTIMIZER_LABELS", "resolve_optimizer",
-    "uses_learning_rate", "SCHEDULES", "DEVICES", "EXECUTORS", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
+    "uses_learning_rate", "SCHEDULES", "DEVICES", "ALL_GPUS", "EXECUTORS", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
     "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "FORECAST_METRICS", "SCORE_METRICS", "UNIT_INTERVAL_METRICS",
     "METRIC_DIRECTION", "METRIC_LABELS",
     "EPOCH_METRICS", "metric_bounds", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",

@@ -190,7 +190,8 @@ def test_cli_missing_gpu_exit_2_before_any_run(capsys, engine, gpus, command: st
 # --- the Train page --------------------------------------------------------------------------------
 def test_device_options_list_each_gpu_of_several() -> None:
     options = device_options(TWO_GPUS)
-    assert list(options) == ["auto", "cuda:0", "cuda:1", "cpu"]
+    assert list(options) == ["auto", "cuda:0", "cuda:1", "cuda:all", "cpu"]
+    assert options["cuda:all"] == "All 2 GPUs (one process each, DDP)"
     assert options["cuda:0"] == "GPU 0: NVIDIA H100 (79 GB free)"
     assert options["cuda:1"] == "GPU 1: NVIDIA H100 (40 GB free)"
     assert options["cpu"] == "CPU (2 threads)"
@@ -214,7 +215,8 @@ def test_train_page_offers_each_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     at = at.switch_page("../pages/train.py").run()
     select = next(w for w in at.selectbox if w.label == "Device")
     assert select.options == ["Automatic (GPU 0)", "GPU 0: NVIDIA H100 (79 GB free)",
-                              "GPU 1: NVIDIA H100 (40 GB free)", "CPU (2 threads)"]
+                              "GPU 1: NVIDIA H100 (40 GB free)", "All 2 GPUs (one process each, DDP)",
+                              "CPU (2 threads)"]
     select.set_value("cuda:1").run()
     assert not at.exception and not at.error
     cli, yaml_text = (c.value for c in at.code)

@@ -4,6 +4,9 @@ Called in a worker process by the RunManager and in-process by `workbench train`
 the same code path either way. A run whose folder already holds a split file when it
 starts (a cross-validation fold: it was written at submit) trains on those rows; any other
 run on its config's seeded split, which is saved as the split file once it has trained.
+
+A run of several processes (device cuda:all, or `processes` > 1) is handed to core.runs.launch,
+which starts torchrun; each rank then comes back here with its `ranks`, and only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -32,22 +35,34 @@ from core.models import build_model, count_parameters, output_size, resolve_para
 from core.runs import sequence_results
 from core.runs.baselines import run_baselines
 from core.runs.content_hash import pin_content_hash
+from core.runs.launch import launch, needs_launch
 from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
 from core.runs.store import RunStore, this_host
 from core.runs.warm_start import apply_init, check_same_schema, load_parent
 from core.training.callbacks import Callback, CancelFit, NonFiniteLoss, StopCheck
 from core.training.augment import make_augment
+from core.training.distributed import Ranks, SyncedStop
 from core.training.device import device_label, is_oom, memory_mb, resolve_device
 from core.training.trainer import Trainer
+from core.vocab import ALL_GPUS
 
 log = logging.getLogger(__name__)
 
 
 def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: Iterable[Callback] = (),
-                should_stop: Callable[[], str | None] | None = None) -> str:
-    """Train, evaluate and save one run. Returns its terminal status; never raises for a run's own failure."""
-    store.update(run_id, pid=os.getpid(), host=this_host())
+                should_stop: Callable[[], str | None] | None = None, ranks: Ranks | None = None) -> str:
+    """Train, evaluate and save one run. Returns its terminal status; never raises for a run's own failure.
+
+    `ranks`: this process is one rank of a run trained by several (core.runs.rank); rank 0 alone
+    writes its records and files, the others train and return."""
+    if ranks is None and _launched(store, run_id):
+        return _launch(store, run_id, should_stop)
+    writer = ranks is None or ranks.is_writer
+    if ranks is None:
+        store.update(run_id, pid=os.getpid(), host=this_host())  # a rank's run is its launcher's: its pid
+    if not writer:
+        store = ReadOnlyStore(store)  # type: ignore[assignment]
     store.set_status(run_id, "running")
     run_dir = store.run_dir(run_id)
     trainer: Trainer | None = None
@@ -81,21 +96,27 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         if augment is not None and prepared.data_kind != "image":
             logger.events.append("augmentation is for image data: this table trains without it")
             augment = None
-        trainer = Trainer(config, prepared.schema.task, [logger, StopCheck(stop), *callbacks], batch_transform=augment)
-        store.update(run_id, device=_device_name(config))
+        stopper = StopCheck(stop) if ranks is None else SyncedStop(stop, ranks)
+        trainer = Trainer(_rank_config(config, ranks), prepared.schema.task, [logger, stopper, *callbacks],
+                          batch_transform=augment, ranks=ranks)
+        store.update(run_id, device=_device_name(config, ranks))
         trainer.fit(model, prepared.X["train"], prepared.y["train"], prepared.X["val"], prepared.y["val"])
+        if not writer:
+            return "completed"
         summary = _finish(store, run_id, run_dir, config, prepared, trainer, model_params)
         summary["baselines"], baseline_notes = run_baselines(prepared)
         summary["events"] = logger.events + baseline_notes
-        store.update(run_id, summary=summary, device=device_label(trainer.device_))
+        store.update(run_id, summary=summary, device=_with_ranks(device_label(trainer.device_), ranks))
         store.set_status(run_id, "completed")
         return "completed"
     except CancelFit as stop:
-        _save_checkpoint(store, run_id, run_dir, trainer)
+        if writer:
+            _save_checkpoint(store, run_id, run_dir, trainer)
         store.set_status(run_id, stop.status, stop.reason)
         return stop.status
     except NonFiniteLoss as exc:
-        _save_checkpoint(store, run_id, run_dir, trainer)
+        if writer:
+            _save_checkpoint(store, run_id, run_dir, trainer)
         store.set_status(run_id, "failed", str(exc))
         return "failed"
     except WriteError as exc:  # a full disk: the user can act on it, but it is no bad input
@@ -113,11 +134,55 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
             reason = "the computer ran out of memory: use a sample of the rows, fewer columns or a smaller model"
         else:
             reason = f"internal error ({type(exc).__name__}: {exc}); details in {run_dir / 'error.log'}"
-        _write_error_log(run_dir)
+        if writer:
+            _write_error_log(run_dir)
         store.set_status(run_id, "failed", reason)
         # The trace is in error.log; the console (the CLI's stderr) gets one line, never a traceback.
         log.error("run %s failed: %s", run_id, reason)
         return "failed"
+
+
+def _launched(store: RunStore, run_id: str) -> bool:
+    try:
+        return needs_launch(RunConfig.from_dict(store.get(run_id).config))
+    except WorkbenchError:
+        return False  # a config that does not load fails below, with its reason
+
+
+def _launch(store: RunStore, run_id: str, should_stop: Callable[[], str | None] | None) -> str:
+    try:
+        return launch(store, run_id, RunConfig.from_dict(store.get(run_id).config), should_stop=should_stop)
+    except WorkbenchError as exc:  # cuda:all without GPUs, more processes than GPUs: bad input
+        store.update(run_id, summary={"error_kind": "input"})
+        store.set_status(run_id, "failed", str(exc))
+        return "failed"
+
+
+def _rank_config(config: RunConfig, ranks: Ranks | None) -> RunConfig:
+    """What one rank trains with: its own GPU (cuda:LOCAL_RANK) for cuda:all; the config as it is otherwise."""
+    if ranks is None or config.train.device != ALL_GPUS:
+        return config
+    return config.evolve(train={"device": f"cuda:{ranks.local_rank}"})
+
+
+def _with_ranks(label: str, ranks: Ranks | None) -> str:
+    return label if ranks is None or ranks.world == 1 else f"{label} \u00d7 {ranks.world}"
+
+
+class ReadOnlyStore:
+    """The store as a rank other than 0 sees it: it reads (its config, its data, the stop flag) and
+    writes nothing, so the run has one set of metrics, artifacts and statuses: rank 0's."""
+
+    _WRITES = frozenset({"create_run", "update", "set_status", "heartbeat", "request_stop", "delete",
+                         "log_metrics", "add_artifact", "forget_artifact"})
+
+    def __init__(self, store: RunStore):
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._WRITES:
+            return lambda *args, **kwargs: None
+        return getattr(self._store, name)
 
 
 def _n_features(prepared: PreparedData) -> int:
@@ -130,11 +195,11 @@ def _n_inputs(prepared: PreparedData) -> int:
     return sequence_results.n_inputs(prepared) if sequence_results.is_sequence(prepared) else _n_features(prepared)
 
 
-def _device_name(config: RunConfig) -> str:
+def _device_name(config: RunConfig, ranks: Ranks | None = None) -> str:
     """Named as the finished run will be (device_label), so a run stopped or failed part-way still says
     which GPU of several it was on."""
     try:
-        return device_label(resolve_device(config.train.device))
+        return _with_ranks(device_label(resolve_device(_rank_config(config, ranks).train.device)), ranks)
     except WorkbenchError:
         return config.train.device
 

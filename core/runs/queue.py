@@ -9,6 +9,7 @@ from typing import Iterable
 
 from core.config import RunConfig
 from core.runs.store import RunRecord
+from core.vocab import ALL_GPUS
 
 DEFAULT_QUEUE = "cpu"  # a queued run that names no queue (an older workspace's)
 
@@ -25,7 +26,9 @@ def queue_of(config: RunConfig, n_gpus: int, has_mps: bool = False) -> str:
     device = config.train.device
     if device == "auto":
         device = "cuda" if n_gpus else "mps" if has_mps else "cpu"
-    if device == "cuda" and n_gpus:
+    if device in ("cuda", ALL_GPUS) and n_gpus:
+        # cuda:all waits in GPU 0's queue, which its rank 0 trains on (it does not hold the other
+        # GPUs' queues: a run queued on cuda:1 may share that GPU with it)
         return "cuda:0"
     return device  # no CUDA: a "cuda" run fails at once in its worker, with the reason
 

@@ -9,10 +9,12 @@ import torch
 
 from core.config import device_problem
 from core.errors import ConfigError
+from core.vocab import ALL_GPUS
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """auto: cuda (the default GPU) > mps > cpu; "cuda:N": GPU number N. A forced device that is missing
+    """auto: cuda (the default GPU) > mps > cpu; "cuda:N": GPU number N; "cuda:all": every GPU, a process
+    each (this answers rank 0's, GPU 0). A forced device that is missing
     is a clear error, raised before anything is put on it."""
     problem = device_problem(name)
     if problem:
@@ -27,6 +29,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise ConfigError(f"device {name!r} was asked for but no CUDA GPU is available here; "
                               "use --device auto or cpu")
+        if name == ALL_GPUS:  # one process per GPU (core.runs.launch); the first GPU is rank 0's
+            return torch.device("cuda", 0)
         index = name.partition(":")[2]
         count = torch.cuda.device_count()
         if index and int(index) >= count:

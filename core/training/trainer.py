@@ -6,7 +6,9 @@ for a number. Everything else (logging, stopping, checks) is a callback.
 
 How the steps run is `step_mode_`: "cuda-graph" (the whole step replayed from one
 capture, graphed.py), "eager", or, when data larger than the GPU stays on the host
-and its batches stream over (streaming.py), "streaming-cuda-graph" or "streaming".
+and its batches stream over (streaming.py), "streaming-cuda-graph" or "streaming";
+"ddp" when the run is one rank of several processes (distributed.py: each trains a
+shard of every batch, DistributedDataParallel averages the gradients).
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from core.training import optim as optim_factory
 from core.training.callbacks import (
     Callback, EarlyStopping, History, LastGoodWeights, NaNGuard, NonFiniteLoss, clone_state,
 )
+from core.training import distributed
 from core.training.device import autocast, autocast_dtype, is_oom, memory_mb, resolve_device
+from core.errors import ConfigError
 from core.training.full_batch import lbfgs_epoch
 from core.training.graphed import GraphedStep, capture_step, graph_eligibility, graphs_enabled
 from core.training.streaming import StreamingBatches, stream_reason
@@ -52,17 +56,23 @@ class Trainer:
 
     X may be of any shape and dtype: uint8 (image batches) stays uint8 on the device, a quarter of the
     memory of float32, for the model's first layer to scale; anything else trains as float32.
+
+    ranks: this process's place among the processes that train one run together (torchrun; the
+    process group already joined). Every rank passes the whole data; the trainer trains its shard
+    of each batch and agrees with the others on whatever ends the loop.
     """
 
     def __init__(self, config: RunConfig, task: str, callbacks: Iterable[Callback] = (), *,
                  cuda_graphs: bool | None = None, streaming: bool = False,
-                 batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 ranks: distributed.Ranks | None = None):
         self.config = config
         self.task = task
         self.callbacks = list(callbacks)
         self.cuda_graphs = cuda_graphs
         self.streaming = streaming
         self.batch_transform = batch_transform
+        self.ranks = ranks
 
     # --- public -----------------------------------------------------------------
     def initialize(self, model: nn.Module, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> "Trainer":
@@ -73,6 +83,10 @@ class Trainer:
         self.device_ = resolve_device(cfg.device)
         self.amp_dtype_ = autocast_dtype(self.device_, cfg.precision)
         self.model_ = model.to(self.device_)
+        # the replica that trains: the model itself, or DDP around it (it shares the model's parameters,
+        # so snapshots, early stopping and the saved weights read self.model_ as always)
+        self.net_: nn.Module = self.model_ if self.ranks is None else nn.parallel.DistributedDataParallel(
+            self.model_, device_ids=[self.device_.index] if self.device_.type == "cuda" else None)
         self.events_: list[str] = []
         self.stop_training_ = False
         self.history_ = History()
@@ -134,6 +148,8 @@ class Trainer:
                 logs = self._run_epoch_with_oom_retry()
                 logs.update(self._evaluate_val())
                 self.notify("on_epoch_end", epoch=epoch, logs=logs)
+                if self.ranks is not None:  # early stopping decides on each rank: all stop if one does
+                    self.stop_training_ = distributed.reduce_max([float(self.stop_training_)], self._collective)[0] > 0
                 if self.stop_training_:
                     break
             status = "completed"
@@ -175,6 +191,7 @@ class Trainer:
             "eta_s": elapsed * (1 - fraction) / fraction if fraction > 0 else None,
             "samples_per_s": self.samples_per_s_ or live_rate, "batch_size": self.batch_size_,
             "gpu_mem_mb": memory_mb(self.device_), "device": str(self.device_), "step_mode": self.step_mode_,
+            "processes": self.ranks.world if self.ranks else 1,
         }
 
     @property
@@ -218,7 +235,13 @@ class Trainer:
             self.model_.load_state_dict(state)
 
     def nonfinite_seen(self) -> bool:
+        if self.ranks is not None:  # asked at step counts all ranks share (NaNGuard): one rank's NaN stops all
+            return distributed.reduce_max([float(self._nonfinite.item())], self._collective)[0] > 0
         return bool(self._nonfinite.item())
+
+    @property
+    def _collective(self) -> torch.device:
+        return distributed.collective_device(self.ranks) if self.ranks else self.device_
 
     def emit(self, message: str) -> None:
         """A line for the user (early stop, batch shrunk...): logged and passed to callbacks."""
@@ -229,6 +252,8 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------
     def _step_mode(self) -> tuple[str, str]:
         """How the steps will run, and why (see the module's docstring)."""
+        if self.ranks is not None:
+            return "ddp", f"{self.ranks.world} processes ({self.ranks.backend}), each training a shard of every batch"
         graphed, reason = graph_eligibility(self.config, self.device_, self.model_)
         if graphed and self.batch_transform is not None and not getattr(self.batch_transform, "graph_safe", False):
             graphed, reason = False, "the training-batch transform is not known to be graph-safe"
@@ -248,7 +273,8 @@ class Trainer:
             try:
                 return self._run_epoch()
             except Exception as exc:  # noqa: BLE001 - only OOM is retried, the rest re-raised
-                if not is_oom(exc) or self.batch_size_ <= 1:
+                # ranks retrying apart would wait on each other for ever: a rank's OOM ends the run
+                if not is_oom(exc) or self.batch_size_ <= 1 or self.ranks is not None:
                     raise
                 self.optimizer_.zero_grad(set_to_none=True)
                 if self.device_.type == "cuda":
@@ -279,7 +305,12 @@ class Trainer:
             self.step_in_epoch_ = step + 1
             self.global_step_ += 1
             self.notify("on_step_end", step=self.global_step_)
-        train_loss = (self._loss_sum / max(seen, 1)).item()  # the one sync of the epoch
+        loss_sum, correct = self._loss_sum, self._correct
+        if self.ranks is not None:  # the epoch's sums over every rank's shards: the global batch's figures
+            totals = torch.stack([loss_sum, correct, torch.tensor(float(seen), device=self.device_)]).to(self._collective)
+            distributed.reduce_sum_([totals])
+            loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
+        train_loss = (loss_sum / max(seen, 1)).item()  # the one sync of the epoch
         elapsed = time.perf_counter() - t0
         self.samples_seen_ += seen
         self.train_seconds_ += elapsed
@@ -290,7 +321,7 @@ class Trainer:
         if self.task == "regression":
             logs["train/r2"] = 1.0 - train_loss / max(float(self._y_train_var), 1e-12)
         else:
-            logs["train/accuracy"] = (self._correct / max(seen, 1)).item()
+            logs["train/accuracy"] = (correct / max(seen, 1)).item()
         return logs
 
     def _run_full_batch_epoch(self) -> dict[str, float]:
@@ -365,6 +396,11 @@ class Trainer:
         X, y = self.X_train_, self.y_train_
         for step in range(steps):
             idx = perm[step * bs:(step + 1) * bs]
+            if self.ranks is not None:
+                mine, scale = distributed.shard(idx, self.ranks)
+                self._train_step(X[mine], y[mine], scale=scale)
+                yield len(mine)  # this rank's rows: the epoch's sums add up every rank's
+                continue
             if self.graph_ is not None and len(idx) == bs:
                 self.graph_.replay(idx)
             else:
@@ -374,23 +410,28 @@ class Trainer:
                 self._train_step(X[idx], y[idx])
             yield len(idx)
 
-    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor, capturing: bool = False) -> None:
-        """One optimizer step; its loss, correct count and non-finite flag are added up on the device."""
+    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor, capturing: bool = False, scale: float = 1.0) -> None:
+        """One optimizer step; its loss, correct count and non-finite flag are added up on the device.
+
+        `scale`: a rank's share of the global batch (distributed.shard); its data loss is scaled by it
+        for the backward pass, so DDP's average of the ranks' gradients is the global batch's."""
         model, opt = self.model_, self.optimizer_
         if self.batch_transform is not None:
             xb = self.batch_transform(xb)
         with autocast(self.device_, self.amp_dtype_, cache=not capturing):
-            out = model(xb)
-        loss = self.loss_fn_(out.float(), yb)
+            out = self.net_(xb)
+        # a rank with no rows of a tiny batch still joins the gradient reduction, with zero gradients
+        loss = self.loss_fn_(out.float(), yb) if len(xb) else out.float().sum() * 0.0
+        backward = loss * scale if scale != 1.0 else loss
         penalty = self._penalty()
-        if penalty is not None:
-            loss = loss + penalty
+        if penalty is not None:  # the same on every rank: not scaled, so the average keeps it whole
+            loss, backward = loss + penalty, backward + penalty
         opt.zero_grad(set_to_none=True)
         if self.scaler_ is not None:
-            self.scaler_.scale(loss).backward()
+            self.scaler_.scale(backward).backward()
             self.scaler_.unscale_(opt)
         else:
-            loss.backward()
+            backward.backward()
         if self.config.train.grad_clip:
             # foreach on CUDA: the norm and the scaling stay on the device, no host sync (and capturable)
             nn.utils.clip_grad_norm_(model.parameters(), self.config.train.grad_clip,
@@ -480,6 +521,9 @@ class Trainer:
                 torch.cuda.empty_cache()
                 reason = "the data does not fit in GPU memory: streaming batches from host memory"
         self.streaming_ = reason is not None
+        if self.streaming_ and self.ranks is not None:
+            raise ConfigError(f"{reason}; a run across several processes keeps the whole data on each of them: "
+                              "train it in one process, which streams")
         if self.streaming_:
             (self.X_train_, self.y_train_), (self.X_val_, self.y_val_) = train, val
             self.emit(reason)

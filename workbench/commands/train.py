@@ -22,7 +22,8 @@ from core.training.callbacks import Callback, TrainerView
 from core.training.device import cpu_threads, resolve_device
 from core.vocab import IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, SEQUENCE_KINDS, TASKS, primary_metric
 
-DEVICE_HELP = "auto (default: a GPU if there is one), cpu, cuda (the default GPU), cuda:N (GPU number N) or mps"
+DEVICE_HELP = ("auto (default: a GPU if there is one), cpu, cuda (the default GPU), cuda:N (GPU number N), "
+               "cuda:all (every GPU, one process each) or mps")
 
 
 def device_arg(value: str) -> str:
@@ -84,6 +85,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     p.add_argument("--no-early-stopping", action="store_true")
     p.add_argument("--device", type=device_arg, help=DEVICE_HELP)
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="train one run with N processes (DDP, torchrun): on --device cpu, or the first N GPUs of "
+                        "--device cuda:all (default: one per GPU)")
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--seed", type=int)
     p.add_argument("--name", help="a name for the run")
@@ -127,7 +131,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     optim = {k: v for k, v in (("lr", args.lr), ("name", args.optimizer), ("weight_decay", args.weight_decay))
              if v is not None}
     train = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("device", args.device),
-                                ("precision", args.precision), ("seed", args.seed), ("patience", args.patience))
+                                ("precision", args.precision), ("seed", args.seed), ("patience", args.patience),
+                                ("processes", getattr(args, "processes", None)))
              if v is not None}
     if args.no_early_stopping:
         train["early_stopping"] = False

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig, SequenceConfig, TrainConfig
 from core.errors import ConfigError
+from core.vocab import ALL_GPUS
 from core.models import HyperParam, model_spec, resolve_params
 from workbench.ui.common import device_line, gpu_option
 from workbench.ui.state import DEFAULT_SOURCE, DEFAULT_TARGET
@@ -91,11 +92,13 @@ def _build_config(v: dict[str, Any]) -> RunConfig:
 
 def device_options(devices: list[dict[str, Any]]) -> dict[str, str]:
     """The Device select, config value -> label, from available_devices(). With several GPUs each is an
-    option of its own ("cuda:1"), so runs can be spread over them; with one, "cuda" as always."""
+    option of its own ("cuda:1"), so runs can be spread over them, and one run can take them all (cuda:all,
+    a process per GPU); with one, "cuda" as always."""
     gpus = [d for d in devices if d["id"] == "cuda"]
     if len(gpus) > 1:
         options = {"auto": "Automatic (GPU 0)"}
         options.update({f"cuda:{d['index']}": gpu_option(d) for d in gpus})
+        options[ALL_GPUS] = f"All {len(gpus)} GPUs (one process each, DDP)"
     else:
         options = {"auto": "Automatic (the GPU if there is one)"}
         options.update({"cuda": device_line(d) for d in gpus})
@@ -134,6 +137,8 @@ def config_to_cli(config: RunConfig) -> str:
         args.append("--no-early-stopping")
     if t.device != "auto":
         args += ["--device", t.device]
+    if t.processes:
+        args += ["--processes", str(t.processes)]
     if t.precision != "fp32":
         args += ["--precision", t.precision]
     args += ["--seed", str(t.seed)]

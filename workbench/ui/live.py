@@ -69,6 +69,13 @@ STEP_MODES = {"cuda-graph": " · CUDA graph", "streaming": " · streamed from ho
               "streaming-cuda-graph": " · streamed from host memory, CUDA graph"}
 
 
+def step_mode_words(progress: dict[str, Any]) -> str:
+    """How the steps run, after the device: ' · CUDA graph', ' · 2 processes (DDP)', or nothing for eager."""
+    if progress.get("step_mode") == "ddp":
+        return f" · {progress.get('processes', 2)} processes (DDP)"
+    return STEP_MODES.get(progress.get("step_mode"), "")
+
+
 def progress_stats(progress: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) pairs for the running run's stats row (the epoch is on the progress bar)."""
     rate = progress.get("samples_per_s")
@@ -77,7 +84,7 @@ def progress_stats(progress: dict[str, Any]) -> list[tuple[str, str]]:
         ("Time left", format_duration(eta) if eta is not None else "estimating"),
         ("Samples / s", f"{rate:,.0f}" if rate else "–"),
         ("Batch size", str(progress.get("batch_size", "–"))),
-        ("Device", str(progress.get("device", "–")) + STEP_MODES.get(progress.get("step_mode"), "")),
+        ("Device", str(progress.get("device", "–")) + step_mode_words(progress)),
     ]
     if progress.get("gpu_mem_mb") is not None:
         stats.append(("GPU memory", f"{progress['gpu_mem_mb']:,.0f} MB"))
