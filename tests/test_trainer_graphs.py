@@ -256,8 +256,9 @@ def stand_in_cuda(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         captured.append(bs)
         return graph_step
 
-    def single_tensor_optimizer(cfg: Any, model: nn.Module, device: torch.device, capturable: bool = False) -> Any:
-        opt = real_build(cfg, model, device)  # CPU optimizers cannot be capturable; single-tensor ones take a tensor lr
+    def single_tensor_optimizer(cfg: Any, model: nn.Module, device: torch.device, capturable: bool = False,
+                                name: str | None = None) -> Any:
+        opt = real_build(cfg, model, device, name=name)  # CPU optimizers cannot be capturable; single-tensor ones take a tensor lr
         for group in opt.param_groups:
             group["foreach"] = False
         return opt

@@ -30,7 +30,7 @@ def test_upload_a_zip_train_a_cnn_explain_it(page: Page, server: str, tmp_path: 
     screenshot(page, "data_images")
 
     nav(page, "Train")
-    expect(page.get_by_text(re.compile(r"Data: \w*_?shapes\.zip · predict label · task multiclass"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Data: shapes\.zip \(uploaded\) · predict label · task multiclass"))).to_be_visible()
     expect(page.get_by_role("combobox", name="Model")).to_have_value("Convolutional network (CNN)")
     page.get_by_text("Image augmentation").click()
     settle(page)
