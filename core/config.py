@@ -80,6 +80,9 @@ class TrainConfig:
     # images: random changes to each training batch, on the device (core.training.augment):
     # crop, flip, rotation, color, cutout -> strength; empty: none
     augment: Mapping[str, Any] = field(default_factory=dict)
+    # a small global SHAP importance every this many epochs (core.runs.insight): None is
+    # max(1, epochs // 5), 0 is off; tables only
+    shap_every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,9 @@ class RunConfig:
              f"processes must be a whole number from 1 to 64, got {t.processes!r}"),
             ((t.processes or 1) == 1 or t.device in ("cpu", ALL_GPUS),
              f"several processes train one run on cpu or on cuda:all (one per GPU), not on {t.device!r}"),
+            (t.shap_every is None or (isinstance(t.shap_every, int) and not isinstance(t.shap_every, bool)
+                                      and t.shap_every >= 0),
+             f"shap_every is a number of epochs (0 is off), got {t.shap_every!r}"),
             (t.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {t.precision!r}"),
             (d.image_color in IMAGE_COLORS, f"image colour must be one of {IMAGE_COLORS}, got {d.image_color!r}"),
             (d.image_size is None or (isinstance(d.image_size, int) and 8 <= d.image_size <= 512),

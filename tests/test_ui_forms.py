@@ -101,6 +101,8 @@ def test_cli_command_turns_early_stopping_off_and_skips_defaults() -> None:
 # Settings the Train form leaves at RunConfig's default (they are in the YAML and the CLI's --config).
 NOT_ON_THE_FORM = {("data", "content_hash"), ("data", "val_fraction"), ("data", "test_fraction"),
                    ("train", "drop_last"),
+                   # importance snapshots: every epochs // 5 unless the YAML says otherwise (0: off)
+                   ("train", "shap_every"),
                    # the form's device says it ("All GPUs": one process each); several on the CPU is --processes
                    ("train", "processes"),
                    # a run that starts from another's weights is made from that run, not on the Train form

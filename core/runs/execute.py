@@ -35,6 +35,7 @@ from core.models import build_model, count_parameters, output_size, resolve_para
 from core.runs import sequence_results
 from core.runs.baselines import run_baselines
 from core.runs.content_hash import pin_content_hash
+from core.runs.insight import importance_words, insight_callbacks, snapshot_every
 from core.runs.launch import launch, needs_launch
 from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
@@ -97,7 +98,11 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
             logger.events.append("augmentation is for image data: this table trains without it")
             augment = None
         stopper = StopCheck(stop) if ranks is None else SyncedStop(stop, ranks)
-        trainer = Trainer(_rank_config(config, ranks), prepared.schema.task, [logger, stopper, *callbacks],
+        insight = insight_callbacks(store, run_id, config, prepared) if writer else []
+        if snapshot_every(config) and (words := importance_words(prepared.data_kind)):
+            logger.events.append(words)
+        trainer = Trainer(_rank_config(config, ranks), prepared.schema.task,
+                          [logger, stopper, *insight, *callbacks],
                           batch_transform=augment, ranks=ranks)
         store.update(run_id, device=_device_name(config, ranks))
         trainer.fit(model, prepared.X["train"], prepared.y["train"], prepared.X["val"], prepared.y["val"])

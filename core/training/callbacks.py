@@ -41,6 +41,7 @@ class TrainerView(Protocol):
     """What a callback may use of the trainer (core.training.trainer.Trainer has all of it)."""
 
     config: RunConfig
+    model_: Any  # the torch module being trained (read it; train it only through the trainer)
     epoch_: int
     global_step_: int
     step_in_epoch_: int
