@@ -18,6 +18,7 @@ from workbench.ui.common import md_escape, page_link
 from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli, device_options, hyperparam_inputs
 from workbench.ui.insight import draw_repeats
 from workbench.ui.live import follow_open_request, live_panel
+from workbench.ui.network_view import draw_network
 from workbench.ui.tune_views import draw_cv
 
 follow_open_request()  # before anything else: an "Open its evaluation" click leaves this page
@@ -216,6 +217,7 @@ except WorkbenchError as exc:
     problem = str(exc)
 if problem:
     st.error(md_escape(problem), icon=":material/error:")
+draw_network(engine, config)
 
 cv_col, k_col = st.columns([3, 1])
 use_cv = cv_col.checkbox("Cross-validate", key=f"{P}cv",

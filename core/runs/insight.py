@@ -32,6 +32,7 @@ from core.config import RunConfig
 from core.data.prepared import PreparedData
 from core.data.split import SPLIT_FILE, save_split
 from core.models import output_size, resolve_params
+from core.runs import sequence_results
 from core.runs.store import RunStore
 from core.training.callbacks import Callback, TrainerView
 from core.vocab import LINEAR_KINDS
@@ -57,7 +58,7 @@ def snapshot_every(config: RunConfig) -> int:
 
 def insight_callbacks(store: RunStore, run_id: str, config: RunConfig, prepared: PreparedData) -> list[Callback]:
     """The callbacks of this module that fit the run, and a sentence for the ones that do not."""
-    if prepared.data_kind != "table":
+    if prepared.data_kind != "table" or sequence_results.is_sequence(prepared):
         return []
     out: list[Callback] = [LiveWeights(store.run_dir(run_id), config, prepared)]
     every = snapshot_every(config)
