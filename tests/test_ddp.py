@@ -19,7 +19,7 @@ from core.engine import Engine
 from core.errors import ConfigError
 from core.runs.execute import execute_run
 from core.runs.launch import RANKS_FILE, process_count
-from core.runs.recovery import _pid_alive
+from core.runs.recovery import pid_alive
 from core.runs.store import RunStore
 from tests.helpers import wait_for
 
@@ -106,7 +106,7 @@ def test_a_stop_reaches_every_rank(engine: Engine) -> None:
     record = store.get(run_id)
     assert ended == ["cancelled"] and (record.status, record.status_reason) == ("cancelled", "stopped by the user")
     assert "checkpoint" in store.artifacts(run_id)  # rank 0 kept the last weights
-    wait_for(lambda: not any(_pid_alive(p) for p in pids), 30, what="every rank gone")
+    wait_for(lambda: not any(pid_alive(p) for p in pids), 30, what="every rank gone")
 
 
 @pytest.mark.timeout(300)
@@ -123,7 +123,7 @@ def test_a_kill_reaches_every_rank(workspace: Path) -> None:
         pids = rank_pids(store, run.run_id)
         os.kill(cli.pid, signal.SIGKILL)  # the launcher: torchrun dies with it, and each rank with torchrun
         cli.wait(30)
-        wait_for(lambda: not any(_pid_alive(p) for p in pids), 30, what="every rank gone after the kill")
+        wait_for(lambda: not any(pid_alive(p) for p in pids), 30, what="every rank gone after the kill")
     finally:
         cli.kill()
     Engine(workspace).close()  # start-up recovery: the launcher is gone

@@ -37,10 +37,10 @@ def mark_orphans(store: RunStore, stale_after_s: float = 120.0) -> list[str]:
                                                                "sending heartbeats"):
                     marked.append(run.run_id)
             continue
-        if run.status == "running" and (not _pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
+        if run.status == "running" and (not pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
             if store.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
                 marked.append(run.run_id)
-        elif run.status == "queued" and not _pid_alive(run.pid or run.owner_pid):
+        elif run.status == "queued" and not pid_alive(run.pid or run.owner_pid):
             if store.set_status(run.run_id, "interrupted", "the app stopped before this run started"):
                 marked.append(run.run_id)
     for run_id in marked:
@@ -87,7 +87,7 @@ def _sweep_temp_files(store: RunStore, run_id: str) -> list[str]:
     return removed
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:

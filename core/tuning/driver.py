@@ -24,7 +24,7 @@ from core.errors import ConfigError
 from core.runs.service import RunService
 from core.tuning.results import run_or_none, trial_row, write_summary
 from core.tuning.space import apply_values, suggest
-from core.tuning.storage import optuna_storage
+from core.tuning.storage import HEARTBEAT_S, beat, claim, fail_crashed_trials, fail_own_trials, optuna_storage
 from core.tuning.study import PRUNED_TAG, TRIAL_TAG, StudySpec, default_pruner, study_spec
 from core.tuning.trials import TrialRow
 from core.vocab import ACTIVE
@@ -76,23 +76,29 @@ def run_study(service: RunService, parent_id: str, *, should_stop: Callable[[], 
 
     stopped, error = False, None
     try:
-        while _finished(study) < spec.n_trials and not stopped:
+        # another driver's running trial counts: drivers sharing a study (several processes or
+        # machines on one database) never run more than n_trials between them
+        while _finished(study) + _running(study) < spec.n_trials and not stopped:
             if stop_now():
                 stopped = True
                 break
             trial = study.ask()
+            claim(trial)
             outcome = _run_trial(service, parent_id, spec, base, trial, stop_now, poll_s)
             _tell(study, trial, outcome)
             stopped = outcome.stopped
             write_summary(service, parent_id, spec, study)
             if on_trial:
                 on_trial(trial_row(service, study.get_trials(deepcopy=False)[trial.number]))
+        if not stopped:
+            stopped = _wait_for_other_drivers(service, study, stop_now, poll_s)
     except Exception as exc:  # noqa: BLE001 - the study fails with a reason rather than staying "running"
         log.exception("study %s failed", spec.name)
         error = f"the search stopped on an internal error ({type(exc).__name__}: {exc})"
         for child in store.list_runs(parent_id=parent_id):
             if child.status in ACTIVE:
                 service.manager.stop(child.run_id)
+        fail_own_trials(study)
     return _finalize(service, parent_id, spec, study, stopped, error)
 
 
@@ -109,7 +115,11 @@ def _run_trial(service: RunService, parent_id: str, spec: StudySpec, base: RunCo
                                    tags=(TRIAL_TAG, spec.name, f"trial:{trial.number}"))
     trial.set_user_attr("run_id", run_id)
     watch = _Watch()
+    next_beat = time.monotonic() + HEARTBEAT_S
     while True:
+        if time.monotonic() >= next_beat:
+            beat(trial.study, trial._trial_id)
+            next_beat = time.monotonic() + HEARTBEAT_S
         status = store.get(run_id).status  # read before the rows, so the last rows are read after the end
         _report_new_rows(service, spec, trial, run_id, watch)
         if status not in ACTIVE:
@@ -169,12 +179,28 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: _Outcome) -> None:
 
 
 def _fail_leftovers(service: RunService, study: optuna.Study) -> None:
-    """Trials a previous driver left running (the app stopped mid-trial) end as failed, and so do their runs."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    """Trials whose driver died (the app or a CLI stopped mid-trial, here or on another machine) end as
+    failed, and their runs are stopped; a live driver's trials are left to it."""
+    for t in fail_crashed_trials(study):
         run_id = t.user_attrs.get("run_id")
         if run_id:
             service.manager.stop(run_id)
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def _running(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def _wait_for_other_drivers(service: RunService, study: optuna.Study, stop_now: Callable[[], bool],
+                            poll_s: float) -> bool:
+    """The last trials may be another driver's: the study ends when they do (or their driver is found
+    dead). Returns True when the user stopped the study meanwhile."""
+    while _running(study):
+        if stop_now():
+            return True
+        _fail_leftovers(service, study)
+        time.sleep(max(poll_s, 0.5))
+    return False
 
 
 def _finished(study: optuna.Study) -> int:
