@@ -13,7 +13,7 @@ from core.explain.service import lookup, partial_dependence
 from core.explain.shap_values import EXPLAINERS
 from core.vocab import is_classification
 from workbench.engine import get_engine
-from workbench.ui import explain_insight
+from workbench.ui import boundary_view, explain_insight
 from workbench.ui import explain_views as ui
 from workbench.ui import sequences as seq_ui
 from workbench.ui.common import page_link, user_errors
@@ -83,8 +83,9 @@ with st.expander("Settings", expanded=False):
 shap_params = ShapParams(explainer=explainer, space=space, background=int(background))
 
 # Lazy tabs: only the open tab runs, so opening the page neither times a LIME probe nor computes PDP
-tab_shap, tab_lime, tab_pdp, tab_time, tab_compare = st.tabs(
-    ["SHAP", "LIME", "PDP / ICE", "Over time", "Compare runs"], key="explain_tab", on_change="rerun")
+tab_shap, tab_lime, tab_pdp, tab_time, tab_compare, tab_boundary = st.tabs(
+    ["SHAP", "LIME", "PDP / ICE", "Over time", "Compare runs", "Decision boundary"], key="explain_tab",
+    on_change="rerun")
 
 
 def shap_tab() -> None:
@@ -204,8 +205,12 @@ def compare_tab() -> None:
     explain_insight.draw_compare(engine, run, runs, shap_params)
 
 
+def boundary_tab() -> None:
+    boundary_view.explain_tab(ctx)
+
+
 for tab, draw in ((tab_shap, shap_tab), (tab_lime, lime_tab), (tab_pdp, pdp_tab), (tab_time, time_tab),
-                  (tab_compare, compare_tab)):
+                  (tab_compare, compare_tab), (tab_boundary, boundary_tab)):
     if tab.open:
         with tab, user_errors():
             draw()

@@ -18,6 +18,7 @@ from workbench.ui.common import md_escape, page_link
 from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli, device_options, hyperparam_inputs
 from workbench.ui.insight import draw_repeats
 from workbench.ui.live import follow_open_request, live_panel
+from workbench.ui.boundary_view import live_boundary
 from workbench.ui.network_view import draw_network
 from workbench.ui.tune_views import draw_cv
 
@@ -275,3 +276,4 @@ with st.expander("This run as code"):
         st.code(config.to_yaml(), language="yaml")  # the copy button of st.code takes it whole
 
 live_panel(engine)
+live_boundary(engine)

@@ -74,3 +74,20 @@ def test_over_time_and_compare_tabs(two_iris_runs, monkeypatch: pytest.MonkeyPat
     assert len(at.get("plotly_chart")) == 2  # the slope chart and the paired bars
     words = " ".join(i.value for i in at.info)
     assert "first" in words and ("rose" in words or "keeps its rank" in words)
+
+
+def test_decision_boundary_tab(two_iris_runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace, (logistic, mlp) = two_iris_runs
+    monkeypatch.setenv("WORKBENCH_HOME", str(workspace))
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["selected_runs"] = [mlp]
+    at.session_state["explain_tab"] = "Decision boundary"
+    at.run()
+    assert not at.exception
+    assert (at.selectbox(key="boundary_x").value, at.selectbox(key="boundary_y").value) == ("sepal_length", "sepal_width")
+    at.selectbox(key="boundary_x").set_value("petal_length").run()
+    at.selectbox(key="boundary_y").set_value("petal_width").run()
+    assert not at.exception
+    (chart,) = at.get("plotly_chart")
+    assert '"petal_length"' in chart.proto.spec
+    assert "held at its training median" in " ".join(c.value for c in at.caption)

@@ -16,3 +16,16 @@ def test_the_network_is_drawn_and_follows_the_settings() -> None:
     assert not at.exception
     dot = at.get("graphviz_chart")[0].proto.spec
     assert "Linear 4 → 8" in dot and "67 parameters in all" in dot
+
+
+def test_a_finished_runs_decision_boundary(engine) -> None:
+    from tests.test_pages_train import finished_run
+    run_id = finished_run(engine, name="boundary-run")
+    at = open_train(my_runs=[run_id])
+    assert not at.exception
+    assert at.selectbox(key="live_boundary_run").value == run_id
+    charts = [c for c in at.get("plotly_chart") if "Decision boundary at epoch 2 (completed)" in c.proto.spec]
+    assert len(charts) == 1
+    at.radio(key="live_boundary_mode").set_value("2-D projection (PCA)").run()
+    assert not at.exception
+    assert any("principal component" in c.proto.spec for c in at.get("plotly_chart"))

@@ -1,9 +1,11 @@
 """Figures of importance over time and of two runs' importances side by side (plotly, plain numbers in)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.explain.boundary import Boundary
 from core.explain.compare import RankComparison
 from core.explain.plots import NEGATIVE, NEUTRAL, POSITIVE, TEMPLATE
 
@@ -76,4 +78,53 @@ def side_by_side(comparison: RankComparison, name_a: str, name_b: str, top: int 
     return fig
 
 
-__all__ = ["CAPTIONS", "importance_over_time", "rank_slope", "side_by_side"]
+
+
+def boundary_figure(boundary: Boundary, height: int = 480) -> go.Figure:
+    """The predicted class (or value) over the grid, paler where the model is less sure, the points on top."""
+    b = boundary
+    fig = go.Figure()
+    if b.task == "regression":
+        fig.add_trace(go.Heatmap(x=b.xs, y=b.ys, z=b.predicted, colorscale="Viridis", opacity=0.75,
+                                 colorbar={"title": "predicted", "len": 0.8},
+                                 hovertemplate="%{x:.3g}, %{y:.3g}: predicted %{z:.4g}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=b.points.x, y=b.points.y, mode="markers", name="training rows",
+                                 marker={"color": b.points.label, "colorscale": "Viridis", "size": 7,
+                                         "line": {"color": "white", "width": 0.8}, "showscale": False},
+                                 hovertemplate="row %{customdata}: %{marker.color:.4g}<extra></extra>",
+                                 customdata=b.points.row))
+    else:
+        k = max(len(b.classes), 1)
+        colours = [PALETTE[i % len(PALETTE)] for i in range(k)]
+        # one colour band per class index, so the grid's colour is the class the model predicts there
+        scale = []
+        for i, colour in enumerate(colours):
+            scale += [[i / k, colour], [(i + 1) / k, colour]]
+        names = np.asarray(b.classes, dtype=object)[b.predicted.astype(int)] if b.classes else b.predicted
+        fig.add_trace(go.Heatmap(x=b.xs, y=b.ys, z=b.predicted, zmin=-0.5, zmax=k - 0.5, colorscale=scale,
+                                 opacity=0.35, showscale=False, customdata=np.dstack([names, b.confidence]),
+                                 hovertemplate="%{x:.3g}, %{y:.3g}: predicts %{customdata[0]} "
+                                               "(%{customdata[1]:.0%})<extra></extra>"))
+        # the boundary itself: where the most likely class's probability is lowest
+        fig.add_trace(go.Contour(x=b.xs, y=b.ys, z=b.confidence, showscale=False, hoverinfo="skip",
+                                 contours={"coloring": "none", "start": 0.0, "end": 1.0, "size": 0.1},
+                                 line={"color": "rgba(60,60,60,0.25)", "width": 1}))
+        for i, label in enumerate(b.classes):
+            part = b.points[b.points.label == label]
+            fig.add_trace(go.Scatter(x=part.x, y=part.y, mode="markers", name=str(label),
+                                     marker={"color": colours[i], "size": 7, "line": {"color": "white", "width": 0.8}},
+                                     customdata=part.row, hovertemplate=f"row %{{customdata}}: {label}<extra></extra>"))
+    fig.update_layout(title={"text": "Decision boundary" if b.task != "regression" else "Predicted value"},
+                      template=TEMPLATE, height=height, xaxis_title=b.x_name, yaxis_title=b.y_name,
+                      margin={"l": 20, "r": 20, "t": 60, "b": 50}, legend={"orientation": "h", "y": -0.18})
+    fig.update_xaxes(range=[float(b.xs[0]), float(b.xs[-1])], showgrid=False)
+    fig.update_yaxes(range=[float(b.ys[0]), float(b.ys[-1])], showgrid=False)
+    return fig
+
+
+BOUNDARY_CAPTION = ("The background's colour is the class the model predicts at each point (paler where it is "
+                    "less sure, the thin lines are its confidence in steps of 10%); dots are training rows in "
+                    "their true class, so dots on a background of another colour are rows the model gets wrong.")
+
+
+__all__ = ["CAPTIONS", "BOUNDARY_CAPTION", "importance_over_time", "rank_slope", "side_by_side", "boundary_figure"]

@@ -187,7 +187,7 @@ def _expected_gradients(model: torch.nn.Module, X: np.ndarray, bg: np.ndarray, g
 
 class LiveWeights(Callback):
     """Writes runs/<id>/live/: model.json, preprocessor.json, config.yaml and the split at the start,
-    model.safetensors at most every LIVE_EVERY_S seconds at an epoch's end (and at the last epoch)."""
+    model.safetensors at most every LIVE_EVERY_S seconds at an epoch's end, and at the end of the fit."""
 
     def __init__(self, run_dir: Path, config: RunConfig, prepared: PreparedData):
         self.folder = run_dir / LIVE_DIR
@@ -210,6 +210,12 @@ class LiveWeights(Callback):
     def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
         if time.monotonic() - self._last >= LIVE_EVERY_S or epoch == trainer.config.train.epochs:
             self._write(trainer, epoch)
+
+    def on_fit_end(self, trainer: TrainerView, *, status: str, **kwargs: Any) -> None:
+        try:  # the weights kept (early stopping has restored its best); never hides why a fit ended
+            self._write(trainer, trainer.epoch_)
+        except Exception as exc:  # noqa: BLE001 - a view's file, not the run's
+            log.warning("could not write the live weights: %s", exc)
 
     def _write(self, trainer: TrainerView, epoch: int) -> None:
         model = getattr(trainer, "model_")
