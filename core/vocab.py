@@ -198,9 +198,14 @@ INIT_WEIGHTS = ("final", "checkpoint")
 EXECUTORS = ("local", "cli", "ray")
 
 # --- run statuses -----------------------------------------------------------------------------
-ACTIVE = ("queued", "running")
+# paused: a running run held between two steps (its worker waits, beating its heartbeat) until resumed
+ACTIVE = ("queued", "running", "paused")
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 STATUSES = ACTIVE + TERMINAL
+# ended before completing, yet resumable from the checkpoint it kept (`workbench resume RUN`)
+RESUMABLE = ("cancelled", "interrupted")
+# what a live run can be asked between two steps (the store's run_controls table): "lr" carries a value
+STEER_ACTIONS = ("pause", "resume", "lr")
 
 # --- metrics ----------------------------------------------------------------------------------
 CLASSIFICATION_METRICS = (
@@ -304,7 +309,7 @@ __all__ = [
     "models_for_task",
     "suggested_models",
     "OPTIMIZERS", "STEP_OPTIMIZERS", "FULL_BATCH_OPTIMIZERS", "OPTIMIZER_LABELS", "resolve_optimizer",
-    "uses_learning_rate", "SCHEDULES", "DEVICES", "ALL_GPUS", "EXECUTORS", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES",
+    "uses_learning_rate", "SCHEDULES", "DEVICES", "ALL_GPUS", "EXECUTORS", "PRECISIONS", "INIT_WEIGHTS", "ACTIVE", "TERMINAL", "STATUSES", "RESUMABLE", "STEER_ACTIONS",
     "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "FORECAST_METRICS", "SCORE_METRICS", "UNIT_INTERVAL_METRICS",
     "METRIC_DIRECTION", "METRIC_LABELS",
     "EPOCH_METRICS", "metric_bounds", "metrics_for_task", "primary_metric", "metric_base", "metric_direction", "is_better",

@@ -38,7 +38,7 @@ st.title("Explain")
 st.caption("Ask a trained model why it predicts what it does: which columns matter overall (SHAP), "
            "for one row (SHAP waterfall, LIME), and how the prediction moves with one column (PDP/ICE).")
 
-runs = store.list_runs(status="completed")
+runs = [r for r in store.list_runs() if r.has_model]  # completed, or stopped with its kept weights
 if not runs:
     st.info("No completed run yet. Train a model first; its explanations appear here.")
     page_link("train", "Train a model")

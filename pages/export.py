@@ -58,7 +58,7 @@ st.caption("Take a trained model anywhere: a bundle with a standalone `predict.p
            "the config that retrains it, or a REST server on this machine.")
 
 runs = store.list_runs()
-completed = [r for r in runs if r.status == "completed"]
+completed = [r for r in runs if r.has_model]  # completed, or stopped with its kept weights evaluated
 wanted = (st.session_state.get("selected_runs") or [None])[0]
 chosen = next((r for r in runs if r.run_id == wanted), None)
 problem = why_not_exportable(chosen) if chosen else None

@@ -15,6 +15,7 @@ from workbench.ui import evaluation as ev
 from workbench.ui import gallery
 from workbench.ui import compare as figures
 from workbench.ui import insight
+from workbench.ui import steer
 from workbench.ui.common import PRIMARY_METRICS, md_escape, page_link, status_label, status_message
 
 SELECTED = "selected_runs"  # list of run ids; the Train page sets it to open one run here
@@ -155,6 +156,8 @@ def curves(run_ids: list[str], labels: dict[str, str], live: bool) -> None:
     for i, metric in enumerate(metrics):
         with columns[i % 2]:
             fig = curves_figure(history, metric, labels)
+            if len(run_ids) == 1:
+                steer.mark_lr_changes(fig, store, run_ids[0])
             st.plotly_chart(fig, key=f"curve_{metric}", width="stretch")
             st.caption(ev.curve_caption(metric, several=len(run_ids) > 1))
 
@@ -176,9 +179,12 @@ def run_header(run_id: str) -> None:
     if message:
         level, text = message
         getattr(st, level)(text)
-    if run.status == "running":
+    if run.status in ("running", "paused"):
         st.progress(min(1.0, max(0.0, float(run.progress.get("fraction") or 0.0))))
         st.button("Stop this run", key=f"stop_{run.run_id}", on_click=_stop_run, args=(run.run_id,))
+        steer.controls(engine, run, "runs")
+    elif steer.resume_button(engine, run, "runs"):
+        st.rerun()
     numbers = ev.summary_numbers(run)
     for column, number in zip(st.columns(len(numbers)), numbers):
         column.metric(number.label, number.value, help=number.help or None)

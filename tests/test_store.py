@@ -203,7 +203,8 @@ def test_a_new_database_and_the_migrations_give_the_same_schema(db_url: str, wor
             with engine.connect() as con:
                 ctx = MigrationContext.configure(con, opts={"compare_type": True, "version_table": "workbench_version"})
                 assert compare_metadata(ctx, METADATA) == []
-                assert set(inspect(con).get_table_names()) == {"runs", "metrics", "artifacts", "workbench_version"}
+                assert set(inspect(con).get_table_names()) == {"runs", "metrics", "artifacts", "run_controls",
+                                                               "workbench_version"}
         assert database.current_revision(migrated_url) == database.HEAD
     finally:
         for engine in engines:

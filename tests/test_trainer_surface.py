@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CALLBACK_MODULES = [callbacks_module, sink_module, train_command]
 HOOKS = ("on_fit_start", "on_epoch_start", "on_step_end", "on_epoch_end", "on_event", "on_fit_end")
 PROGRESS_KEYS = {"epoch", "epochs", "step", "steps_per_epoch", "fraction", "elapsed_s", "eta_s", "samples_per_s",
-                 "batch_size", "gpu_mem_mb", "device", "step_mode", "processes"}
+                 "batch_size", "gpu_mem_mb", "device", "step_mode", "processes", "lr", "optimizer"}
 
 
 def data(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -78,7 +78,7 @@ def test_init_stores_its_arguments_and_nothing_else() -> None:
     cfg, cb = config(), Recorder()
     trainer = Trainer(cfg, "multiclass", [cb], cuda_graphs=False, streaming=True)
     assert vars(trainer) == {"config": cfg, "task": "multiclass", "callbacks": [cb], "cuda_graphs": False,
-                             "streaming": True, "batch_transform": None, "ranks": None}
+                             "streaming": True, "batch_transform": None, "ranks": None, "resume": None}
 
 
 def test_initialize_builds_the_fitted_state_without_training() -> None:

@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from core.errors import WorkbenchError  # noqa: E402
 
 # each module has add_parser(subparsers) and run(args) -> int
-COMMANDS = ("ui", "train", "runs", "show", "compare", "export", "serve", "explain", "tune", "optimize", "monitor",
+COMMANDS = ("ui", "train", "resume", "runs", "show", "compare", "export", "serve", "explain", "tune", "optimize", "monitor",
             "finetune", "db")
 
 

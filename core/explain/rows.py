@@ -17,8 +17,9 @@ OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains")
 
 def completed(store: RunStore, run_id: str) -> RunRecord:
     record = store.get(run_id)
-    if record.status != "completed":
-        raise WorkbenchError(f"run {record.name} is {record.status}: only a completed run can be explained")
+    if not record.has_model:
+        raise WorkbenchError(f"run {record.name} is {record.status}: only a completed run, or one stopped "
+                             "with its kept weights evaluated, can be explained")
     return record
 
 

@@ -38,6 +38,7 @@ from core.export.onnx_export import check_parity, export_onnx
 from core.runs.content_hash import data_changed
 from core.runs.store import RunRecord, RunStore
 from core.runs.trained import TrainedModel
+from core.vocab import ACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,12 @@ class Bundle:
 
 
 def why_not_exportable(record: RunRecord) -> str | None:
-    """None for a completed run; otherwise a sentence saying why there is nothing to export."""
+    """None for a run with a model (completed, or stopped with its kept weights evaluated); otherwise a
+    sentence saying why there is nothing to export."""
     name = record.name
-    if record.status == "completed":
+    if record.has_model:
         return None
-    if record.status in ("queued", "running"):
+    if record.status in ACTIVE:
         return f"Run {name} is {record.status}: export it once it has completed."
     reason = f" ({record.status_reason})" if record.status_reason else ""
     return f"Run {name} {record.status}{reason} before it completed, so there is no final model to export."

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 DB_URL_ENV = "WORKBENCH_DB_URL"
 SQLITE_FILE = "workbench.db"
-HEAD = "0002"  # the newest migration in core/runs/migrations/versions (a test checks it is alembic's head)
+HEAD = "0003"  # the newest migration in core/runs/migrations/versions (a test checks it is alembic's head)
 _PG_LOCK = 0x776F726B  # pg_advisory_xact_lock key: "work"; serialises schema upgrades and run creation
 
 _engines: dict[str, Engine] = {}

@@ -5,6 +5,11 @@ the same code path either way. A run whose folder already holds a split file whe
 starts (a cross-validation fold: it was written at submit) trains on those rows; any other
 run on its config's seeded split, which is saved as the split file once it has trained.
 
+A run whose folder holds a resume checkpoint when it starts (core.runs.checkpoints; a stopped run
+reopened by core.runs.resume) goes on from it, appending to its own metrics. A run stopped part-way
+keeps that checkpoint, and its kept weights are evaluated on the test rows like a completed run's,
+so it can be explained and exported.
+
 A run of several processes (device cuda:all, or `processes` > 1) is handed to core.runs.launch,
 which starts torchrun; each rank then comes back here with its `ranks`, and only rank 0 writes.
 """
@@ -32,16 +37,17 @@ from core.errors import WorkbenchError
 from core.evaluation import compute_metrics, outputs_to_proba
 from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
 from core.models import build_model, count_parameters, output_size, resolve_params
-from core.runs import sequence_results
+from core.runs import checkpoints, sequence_results
 from core.runs.baselines import run_baselines
 from core.runs.content_hash import pin_content_hash
 from core.runs.insight import importance_words, insight_callbacks, snapshot_every
 from core.runs.launch import launch, needs_launch
 from core.runs.prepare import PreparedData, prepare_data
 from core.runs.sink import StoreLogger
+from core.runs.steering import StoreSteering
 from core.runs.store import RunStore, this_host
 from core.runs.warm_start import apply_init, check_same_schema, load_parent
-from core.training.callbacks import Callback, CancelFit, NonFiniteLoss, StopCheck
+from core.training.callbacks import Callback, CancelFit, Checkpointer, NonFiniteLoss, Steering, StopCheck
 from core.training.augment import make_augment
 from core.training.distributed import Ranks, SyncedStop
 from core.training.device import device_label, is_oom, memory_mb, resolve_device
@@ -49,6 +55,8 @@ from core.training.trainer import Trainer
 from core.vocab import ALL_GPUS
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY_S = 60.0  # a run killed outright resumes from at most this long ago
 
 
 def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: Iterable[Callback] = (),
@@ -93,7 +101,9 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         stop = should_stop or (lambda: "stopped by the user" if store.stop_requested(run_id) else None)
         logger = StoreLogger(store, run_id)
         # what was said when the run was recorded (the data has changed), then its start and its data checks
-        logger.events.extend([*record.summary.get("events", []), *pinned.events, *init_notes, *prepared.warnings])
+        # (once each: a resumed run's earlier events say them already)
+        logger.events.extend(dict.fromkeys([*record.summary.get("events", []), *pinned.events, *init_notes,
+                                            *prepared.warnings]))
         if augment is not None and prepared.data_kind != "image":
             logger.events.append("augmentation is for image data: this table trains without it")
             augment = None
@@ -101,22 +111,39 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         insight = insight_callbacks(store, run_id, config, prepared) if writer else []
         if snapshot_every(config) and (words := importance_words(prepared.data_kind)):
             logger.events.append(words)
+        resume = checkpoints.load(run_dir)
+        if resume is not None:
+            logger.events.append(_resumed_words(resume))
+            # rows logged after the checkpoint (a run killed outright) are trained again: not twice
+            store.drop_metrics_after(run_id, _epochs_done(resume))
+        prior_s = float(resume.get("duration_s", 0.0)) if resume else 0.0
+        steer: list[Callback] = []
+        if ranks is None:  # steering a run of several processes would need every rank to agree on each step
+            steer = [Steering(StoreSteering(store, run_id, logger), should_stop=stop)]
+        if writer:
+            steer.append(Checkpointer(lambda state: _save_resume(run_dir, state, prior_s), CHECKPOINT_EVERY_S))
         trainer = Trainer(_rank_config(config, ranks), prepared.schema.task,
-                          [logger, stopper, *insight, *callbacks],
-                          batch_transform=augment, ranks=ranks)
+                          [logger, stopper, *steer, *insight, *callbacks],
+                          batch_transform=augment, ranks=ranks, resume=resume)
         store.update(run_id, device=_device_name(config, ranks))
         trainer.fit(model, prepared.X["train"], prepared.y["train"], prepared.X["val"], prepared.y["val"])
         if not writer:
             return "completed"
         summary = _finish(store, run_id, run_dir, config, prepared, trainer, model_params)
+        summary["duration_s"] += prior_s
         summary["baselines"], baseline_notes = run_baselines(prepared)
         summary["events"] = logger.events + baseline_notes
         store.update(run_id, summary=summary, device=_with_ranks(device_label(trainer.device_), ranks))
         store.set_status(run_id, "completed")
+        checkpoints.discard(run_dir)  # nothing left to resume
         return "completed"
     except CancelFit as stop:
         if writer:
             _save_checkpoint(store, run_id, run_dir, trainer)
+            if trainer is not None and trainer.stopped_state_ is not None:
+                _save_resume(run_dir, trainer.stopped_state_, prior_s)
+                _keep_stopped_model(store, run_id, run_dir, config, prepared, trainer, model_params, logger,
+                                    prior_s, stop.reason)
         store.set_status(run_id, stop.status, stop.reason)
         return stop.status
     except NonFiniteLoss as exc:
@@ -145,6 +172,49 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         # The trace is in error.log; the console (the CLI's stderr) gets one line, never a traceback.
         log.error("run %s failed: %s", run_id, reason)
         return "failed"
+
+
+def _resumed_words(state: dict[str, Any]) -> str:
+    epoch, step = int(state["epoch"]), int(state["step_in_epoch"])
+    where = f"after epoch {epoch}" if state["epoch_done"] or not epoch else f"in epoch {epoch}, after step {step}"
+    return f"resumed from its checkpoint {where}"
+
+
+def _epochs_done(state: dict[str, Any]) -> int:
+    epoch = int(state["epoch"])
+    return epoch if state["epoch_done"] else max(epoch - 1, 0)
+
+
+def _save_resume(run_dir: Path, state: dict[str, Any], prior_s: float) -> None:
+    """The whole training state, to go on from (a failed save costs the resume, never the run)."""
+    try:
+        checkpoints.save(run_dir, {**state, "duration_s": prior_s + float(state.get("train_seconds", 0.0))})
+    except (OSError, WorkbenchError, TypeError) as exc:
+        log.warning("could not save a resume checkpoint in %s: %s", run_dir, exc)
+
+
+def _keep_stopped_model(store: RunStore, run_id: str, run_dir: Path, config: RunConfig, prepared: PreparedData | None,
+                        trainer: Trainer, model_params: dict[str, Any], logger: StoreLogger, prior_s: float,
+                        reason: str) -> None:
+    """A run stopped part-way keeps its weights as a model: evaluated on the test rows, with the files a
+    completed run has, so it can be explained, exported and served (RunRecord.has_model)."""
+    if prepared is None or trainer.epoch_ < 1:
+        return
+    try:
+        summary = _finish(store, run_id, run_dir, config, prepared, trainer, model_params)
+    except Exception:  # noqa: BLE001 - the stop itself must go through; the trace goes to the log
+        log.warning("could not evaluate the kept weights of stopped run %s", run_id, exc_info=True)
+        return
+    state = trainer.stopped_state_ or {}
+    summary["duration_s"] += prior_s
+    summary["kept_model"] = True
+    summary["stopped_at"] = {"epoch": int(state.get("epoch", trainer.epoch_)),
+                             "step": int(state.get("step_in_epoch", 0)), "epochs": config.train.epochs}
+    words = f"stopped at epoch {summary['stopped_at']['epoch']} of {config.train.epochs} ({reason})"
+    if trainer.best_epoch_ is not None:
+        words += f": the weights of its best epoch, {trainer.best_epoch_}, are kept"
+    summary["events"] = [*logger.events, words + "; their test metrics are measured on the test rows"]
+    store.update(run_id, summary=summary)
 
 
 def _launched(store: RunStore, run_id: str) -> bool:

@@ -22,10 +22,11 @@ import torch
 
 from core.config import RunConfig
 from core.data import Catalog, Split
-from core.runs import recovery
+from core.runs import recovery, resume
 from core.runs.content_hash import pin_content_hash
 from core.runs.queue import in_queue_order, queue_name, queue_of
 from core.runs.store import RunStore
+from core.vocab import ACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,15 @@ class RunManager:
                                        summary=pinned.run_summary())
         self._wake.set()
         return run_id
+
+    def resume(self, run_id: str) -> str:
+        """Queue a cancelled or interrupted run again, to go on from its checkpoint (core.runs.resume)."""
+        record = self.store.get(run_id)
+        config = RunConfig.from_dict(record.config)
+        resume.reopen(self.store, record.run_id, owner_pid=os.getpid(),
+                      queue_device=queue_of(config, _gpu_count(), _has_mps()))
+        self._wake.set()
+        return record.run_id
 
     def on_run_ended(self, hook: RunEndedHook) -> None:
         """Call `hook` with the ids of runs whose workers have ended (from the dispatcher thread, after
@@ -177,7 +187,7 @@ class RunManager:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             record = self.store.get(run_id)
-            if record.status not in ("queued", "running"):
+            if record.status not in ACTIVE:
                 return record
             time.sleep(0.05)
         raise TimeoutError(f"run {run_id} did not finish within {timeout_s:.0f} s")

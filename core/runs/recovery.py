@@ -18,6 +18,7 @@ from core.vocab import TERMINAL
 
 log = logging.getLogger(__name__)
 
+TRAINING = ("running", "paused")  # a process holds the run: it must be alive and beating
 TEMP_GLOB = ".*.tmp"  # core.atomic's temp files: a process killed mid-write leaves one behind
 
 
@@ -32,12 +33,12 @@ def mark_orphans(store: RunStore, stale_after_s: float = 120.0) -> list[str]:
     here = this_host()
     for run in runs:
         if run.host not in (None, here):
-            if run.status == "running" and _stale(run.heartbeat_at or run.started_at, stale_after_s):
+            if run.status in TRAINING and _stale(run.heartbeat_at or run.started_at, stale_after_s):
                 if store.set_status(run.run_id, "interrupted", f"the training process on {run.host} stopped "
                                                                "sending heartbeats"):
                     marked.append(run.run_id)
             continue
-        if run.status == "running" and (not pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
+        if run.status in TRAINING and (not pid_alive(run.pid) or _stale(run.heartbeat_at, stale_after_s)):
             if store.set_status(run.run_id, "interrupted", "the training process stopped unexpectedly"):
                 marked.append(run.run_id)
         elif run.status == "queued" and not pid_alive(run.pid or run.owner_pid):

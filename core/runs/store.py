@@ -25,11 +25,13 @@ from sqlalchemy import Row, and_, delete, func, insert, select, update
 from core.atomic import sha256_file
 from core.data.ref import plain_name
 from core.data.split import SPLIT_FILE, Split, save_split
-from core.errors import RunNotFound
+from core.errors import ConfigError, RunNotFound, WorkbenchError
 from core.numbers import finite_or_none
 from core.runs import database
-from core.runs.tables import artifacts as artifacts_table, metrics as metrics_table, runs as runs_table
-from core.vocab import ACTIVE, TERMINAL
+from core.runs.tables import (
+    artifacts as artifacts_table, metrics as metrics_table, run_controls as controls_table, runs as runs_table,
+)
+from core.vocab import ACTIVE, RESUMABLE, STEER_ACTIONS, TERMINAL
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _JSON_FIELDS = {"summary": "summary_json", "progress": "progress_json", "tags": "tags_json", "config": "config_json"}
@@ -72,6 +74,12 @@ class RunRecord:
     def metrics(self) -> dict[str, Any]:
         return self.summary.get("metrics", {})
 
+    @property
+    def has_model(self) -> bool:
+        """A model to explain, export and serve: a completed run's, or the kept weights of one stopped
+        part-way, evaluated on the test rows when it stopped (core.runs.execute)."""
+        return self.status == "completed" or (self.status in RESUMABLE and bool(self.summary.get("kept_model")))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "name": self.name, "status": self.status,
@@ -83,6 +91,19 @@ class RunRecord:
             "started_at": self.started_at, "ended_at": self.ended_at, "config": self.config,
             "host": self.host, "executor": self.executor,
         }
+
+
+@dataclass(frozen=True)
+class Control:
+    """One request to steer a live run (core.vocab.STEER_ACTIONS); applied_at is None until the loop applies it."""
+    id: int
+    run_id: str
+    action: str
+    value: float | None
+    created_at: float
+    applied_at: float | None
+    applied_epoch: float | None
+    note: str | None
 
 
 @dataclass
@@ -253,12 +274,65 @@ class RunStore:
             flag = con.execute(select(runs_table.c.stop_requested).where(runs_table.c.run_id == run_id)).scalar()
         return bool(flag)
 
+    def reopen(self, run_id: str, status: str = "queued", **fields_: Any) -> None:
+        """A cancelled or interrupted run back to `status` to resume (core.runs.resume): its stop flag,
+        end and reason cleared, and any steering asked after it ended dropped; `fields_` as in update."""
+        c = runs_table.c
+        with self._write() as con:
+            con.execute(update(runs_table).where(c.run_id == run_id).values(
+                status=status, status_reason=None, ended_at=None, stop_requested=0, **{
+                    _JSON_FIELDS.get(k, k): json.dumps(v) if k in _JSON_FIELDS else v for k, v in fields_.items()}))
+            con.execute(update(controls_table).where(controls_table.c.run_id == run_id,
+                                                     controls_table.c.applied_at.is_(None))
+                        .values(applied_at=time.time(), note="dropped: the run had ended"))
+
+    # --- steering ------------------------------------------------------------
+    def request_control(self, run_id: str, action: str, value: float | None = None) -> int:
+        """Ask a live run to pause, resume or train at learning rate `value` from its next step.
+
+        Raises ConfigError for an unknown action or a learning rate that is not a positive number, and
+        WorkbenchError for a run that has ended (nothing is training to hear it)."""
+        if action not in STEER_ACTIONS:
+            raise ConfigError(f"unknown control {action!r}: one of {', '.join(STEER_ACTIONS)}")
+        if action == "lr":
+            lr = finite_or_none(value)
+            if lr is None or lr <= 0:
+                raise ConfigError(f"a learning rate is a positive number, not {value!r}")
+            value = float(lr)
+        else:
+            value = None
+        record = self.get(run_id)
+        if record.status not in ACTIVE:
+            raise WorkbenchError(f"run {record.name} is {record.status}: there is no live run to {action}")
+        with self._write() as con:
+            return int(con.execute(insert(controls_table).values(
+                run_id=record.run_id, action=action, value=value, created_at=time.time())).inserted_primary_key[0])
+
+    def pending_controls(self, run_id: str) -> list[Control]:
+        """Requests not applied yet, oldest first."""
+        c = controls_table.c
+        return self._controls((c.run_id == run_id) & c.applied_at.is_(None))
+
+    def controls(self, run_id: str) -> list[Control]:
+        """Every steering request of a run, oldest first (applied ones say when and at which epoch)."""
+        return self._controls(controls_table.c.run_id == run_id)
+
+    def mark_control_applied(self, control_id: int, epoch: float, note: str | None = None) -> None:
+        with self._write() as con:
+            con.execute(update(controls_table).where(controls_table.c.id == control_id).values(
+                applied_at=time.time(), applied_epoch=epoch, note=note))
+
+    def _controls(self, where: Any) -> list[Control]:
+        with self._read() as con:
+            rows = con.execute(select(controls_table).where(where).order_by(controls_table.c.id)).all()
+        return [Control(**r._mapping) for r in rows]
+
     def delete(self, run_id: str) -> None:
         record = self.get(run_id)
         if record.status in ACTIVE:
             self.request_stop(run_id)
         with self._write() as con:
-            for table in (metrics_table, artifacts_table, runs_table):
+            for table in (metrics_table, artifacts_table, controls_table, runs_table):
                 con.execute(delete(table).where(table.c.run_id == record.run_id))
         shutil.rmtree(self.run_dir(record.run_id), ignore_errors=True)
 
@@ -269,6 +343,12 @@ class RunStore:
         if batch:
             with self._write() as con:
                 con.execute(insert(metrics_table), batch)
+
+    def drop_metrics_after(self, run_id: str, epoch: int) -> None:
+        """Forget the rows logged after `epoch`: a resumed run trains those epochs again."""
+        c = metrics_table.c
+        with self._write() as con:
+            con.execute(delete(metrics_table).where(c.run_id == run_id, c.epoch > epoch))
 
     def epoch_rows(self, run_id: str, after_id: int = 0) -> list[dict[str, Any]]:
         """The metric rows a run has logged (one per epoch and metric), those with id > after_id: pages

@@ -67,3 +67,20 @@ artifacts = Table(
     Column("bytes", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+# requests to steer a live run (core.vocab.STEER_ACTIONS), in the order they were asked; the training
+# loop applies each once, at a step boundary, and says when (applied_at) and where (applied_epoch:
+# epochs done, fractional mid-epoch) so a curve can mark it
+run_controls = Table(
+    "run_controls", METADATA,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("value", Float),
+    Column("created_at", Float, nullable=False),
+    Column("applied_at", Float),
+    Column("applied_epoch", Float),
+    Column("note", Text),
+    Index("run_controls_by_run", "run_id", "id"),
+    sqlite_autoincrement=True,
+)

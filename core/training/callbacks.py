@@ -14,7 +14,9 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from core.config import RunConfig
@@ -48,6 +50,7 @@ class TrainerView(Protocol):
     batch_size_: int
     best_epoch_: int | None
     stop_training_: bool  # set by a callback: the trainer stops after this epoch
+    paused_s_: float  # added to by a callback that holds the loop (Steering): not counted as training time
 
     @property
     def steps_per_epoch_(self) -> int: ...
@@ -56,6 +59,8 @@ class TrainerView(Protocol):
     def restore(self, state: dict[str, Any] | None) -> None: ...
     def emit(self, message: str) -> None: ...
     def nonfinite_seen(self) -> bool: ...
+    def set_learning_rate(self, lr: float) -> str: ...
+    def training_state(self) -> dict[str, Any]: ...
 
 
 class Callback:
@@ -169,3 +174,108 @@ class NaNGuard(Callback):
             raise NonFiniteLoss(f"non-finite loss (NaN or inf) at epoch {trainer.epoch_}, step {step}: "
                                 "lower the learning rate, add gradient clipping, or check the data for "
                                 "extreme values; the last finite weights were kept")
+
+
+@dataclass(frozen=True)
+class SteerRequest:
+    """One request to a live run: "pause", "resume" or "lr" with its value (core.vocab.STEER_ACTIONS)."""
+    id: int
+    action: str
+    value: float | None = None
+
+
+class SteerSource(Protocol):
+    """Where steering requests come from and where the loop says what it did (core.runs.steering: the store)."""
+
+    def requests(self) -> list[SteerRequest]: ...  # not yet applied, oldest first
+    def applied(self, request: SteerRequest, epoch: float, note: str) -> None: ...
+    def paused(self, paused: bool, trainer: TrainerView) -> None: ...  # the run's status follows
+    def beat(self, trainer: TrainerView) -> None: ...  # while paused: the heartbeat (and progress) goes on
+
+
+class Steering(Callback):
+    """Pause, resume and learning-rate changes asked from outside, applied between two steps.
+
+    Polls `source` at most every `interval_s`. A pause holds the loop right there: it waits on an
+    Event with a timeout of `wait_s` (no busy loop), beating the heartbeat and asking `should_stop`
+    each time, so a paused run still stops, and a change of learning rate while paused applies
+    from the first step after it resumes."""
+
+    def __init__(self, source: SteerSource, should_stop: Callable[[], str | None] = lambda: None,
+                 interval_s: float = 0.2, wait_s: float = 0.5):
+        self.source, self.should_stop = source, should_stop
+        self.interval_s, self.wait_s = interval_s, wait_s
+        self.wake = threading.Event()  # set() ends a wait early (a signal handler, a test)
+        self._next = 0.0
+
+    def on_step_end(self, trainer: TrainerView, *, step: int, **kwargs: Any) -> None:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.interval_s
+            self._poll(trainer)
+
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
+        self._poll(trainer)
+
+    def _poll(self, trainer: TrainerView) -> None:
+        if self._apply(trainer, self.source.requests()):
+            self._hold(trainer)
+
+    def _apply(self, trainer: TrainerView, requests: list[SteerRequest]) -> bool | None:
+        """Applies `requests` in order; True if the last of pause/resume among them was a pause,
+        False if it was a resume, None if there was neither."""
+        pause: bool | None = None
+        for request in requests:
+            where = _where(trainer)
+            if request.action == "lr" and request.value is not None:
+                note = trainer.set_learning_rate(float(request.value))
+                trainer.emit(note)
+            elif request.action in ("pause", "resume"):
+                pause = request.action == "pause"
+                note = f"{'paused' if pause else 'resumed'} at epoch {trainer.epoch_}, step {trainer.step_in_epoch_}"
+            else:
+                note = f"ignored: unknown control {request.action!r}"
+            self.source.applied(request, where, note)
+        return pause
+
+    def _hold(self, trainer: TrainerView) -> None:
+        trainer.emit(f"paused at epoch {trainer.epoch_}, step {trainer.step_in_epoch_}")
+        self.source.paused(True, trainer)
+        started = time.monotonic()
+        try:
+            while True:
+                self.wake.wait(self.wait_s)
+                self.wake.clear()
+                verdict = self.should_stop()
+                if verdict:
+                    status = "interrupted" if verdict.startswith("interrupted") else "cancelled"
+                    raise CancelFit(verdict, status)
+                self.source.beat(trainer)
+                if self._apply(trainer, self.source.requests()) is False:
+                    break
+        finally:
+            trainer.paused_s_ += time.monotonic() - started
+        trainer.emit(f"resumed at epoch {trainer.epoch_}, step {trainer.step_in_epoch_}")
+        self.source.paused(False, trainer)
+
+
+def _where(trainer: TrainerView) -> float:
+    """Epochs done, counting a part-done epoch by its steps: where a curve marks a change."""
+    steps = max(trainer.steps_per_epoch_, 1)
+    done = trainer.step_in_epoch_ / steps
+    return float(trainer.epoch_ - 1 + done) if trainer.epoch_ else 0.0
+
+
+class Checkpointer(Callback):
+    """Saves the whole training state (trainer.training_state) at an epoch's end, at most every `every_s`,
+    so a run killed outright can still resume from its last checkpoint (core.runs.checkpoints)."""
+
+    def __init__(self, save: Callable[[dict[str, Any]], None], every_s: float = 60.0):
+        self.save, self.every_s = save, every_s
+        self._next = time.monotonic() + every_s
+
+    def on_epoch_end(self, trainer: TrainerView, *, epoch: int, logs: dict[str, float], **kwargs: Any) -> None:
+        if time.monotonic() < self._next or epoch >= trainer.config.train.epochs:
+            return
+        self.save(trainer.training_state())
+        self._next = time.monotonic() + self.every_s

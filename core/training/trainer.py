@@ -24,8 +24,9 @@ from torch import nn
 from core.config import RunConfig
 from core.training import optim as optim_factory
 from core.training.callbacks import (
-    Callback, EarlyStopping, History, LastGoodWeights, NaNGuard, NonFiniteLoss, clone_state,
+    CancelFit, Callback, EarlyStopping, History, LastGoodWeights, NaNGuard, NonFiniteLoss, clone_state,
 )
+from core.training import resume as resume_state
 from core.training import distributed
 from core.training.device import autocast, autocast_dtype, is_oom, memory_mb, resolve_device
 from core.errors import ConfigError
@@ -60,13 +61,18 @@ class Trainer:
     ranks: this process's place among the processes that train one run together (torchrun; the
     process group already joined). Every rank passes the whole data; the trainer trains its shard
     of each batch and agrees with the others on whatever ends the loop.
+
+    resume: a training_state() of an earlier fit of the same config (core.training.resume): the fit
+    goes on from where that one stopped (weights, optimiser, schedule, epoch and step, random state),
+    as if it had never stopped. A fit ended by CancelFit leaves its own in `stopped_state_`.
     """
 
     def __init__(self, config: RunConfig, task: str, callbacks: Iterable[Callback] = (), *,
                  cuda_graphs: bool | None = None, streaming: bool = False,
                  batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 ranks: distributed.Ranks | None = None):
+                 ranks: distributed.Ranks | None = None, resume: dict[str, Any] | None = None):
         self.config = config
+        self.resume = resume
         self.task = task
         self.callbacks = list(callbacks)
         self.cuda_graphs = cuda_graphs
@@ -89,6 +95,10 @@ class Trainer:
             self.model_, device_ids=[self.device_.index] if self.device_.type == "cuda" else None)
         self.events_: list[str] = []
         self.stop_training_ = False
+        self.paused_s_ = 0.0
+        self.stopped_state_: dict[str, Any] | None = None
+        self.epoch_done_ = False  # the current epoch's end-of-epoch work has begun (training_state)
+        self._resume_step, self._epoch_rng, self._resume_sums = 0, None, None
         self.history_ = History()
         self.early_stopping_ = EarlyStopping(self._monitor(), cfg.patience) if cfg.early_stopping else None
         self.last_good_ = LastGoodWeights()
@@ -138,21 +148,28 @@ class Trainer:
 
     def fit(self, model: nn.Module, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> "Trainer":
         self.initialize(model, X_train, y_train, X_val, y_val)
+        first = resume_state.load(self, self.resume) if self.resume else 1
+        self._start_fraction = self.progress()["fraction"] if self.resume else 0.0
         self.notify("on_fit_start")
         status = "failed"
         try:
-            for epoch in range(1, self.config.train.epochs + 1):
+            for epoch in range(first, self.config.train.epochs + 1):
                 self.epoch_ = epoch
+                self.epoch_done_ = False
                 self._epoch_clock = time.perf_counter()
                 self.notify("on_epoch_start", epoch=epoch)
                 logs = self._run_epoch_with_oom_retry()
                 logs.update(self._evaluate_val())
+                self.epoch_done_ = True
                 self.notify("on_epoch_end", epoch=epoch, logs=logs)
                 if self.ranks is not None:  # early stopping decides on each rank: all stop if one does
                     self.stop_training_ = distributed.reduce_max([float(self.stop_training_)], self._collective)[0] > 0
                 if self.stop_training_:
                     break
             status = "completed"
+        except CancelFit:
+            self.stopped_state_ = self.training_state()  # before early stopping puts its best weights back
+            raise
         except NonFiniteLoss:
             self.restore(self.last_good_.state)
             raise
@@ -183,12 +200,15 @@ class Trainer:
         done = (self.epoch_ - 1 + self.step_in_epoch_ / steps) if self.epoch_ else 0.0
         fraction = min(1.0, max(0.0, done / epochs))
         now = time.perf_counter()
-        elapsed, epoch_elapsed = now - self._fit_clock, now - self._epoch_clock
+        elapsed, epoch_elapsed = now - self._fit_clock - self.paused_s_, now - self._epoch_clock
         live_rate = self.step_in_epoch_ * self.batch_size_ / epoch_elapsed if epoch_elapsed > 0 else 0.0
+        # a resumed fit's time left from its own pace, not from the epochs an earlier fit did
+        this_fit = fraction - getattr(self, "_start_fraction", 0.0)
         return {
             "epoch": self.epoch_, "epochs": epochs, "step": self.step_in_epoch_, "steps_per_epoch": steps,
             "fraction": fraction, "elapsed_s": elapsed,
-            "eta_s": elapsed * (1 - fraction) / fraction if fraction > 0 else None,
+            "eta_s": elapsed * (1 - fraction) / this_fit if this_fit > 0 else None,
+            "lr": self.optimizer_.param_groups[0]["lr"], "optimizer": self.optimizer_name_,
             "samples_per_s": self.samples_per_s_ or live_rate, "batch_size": self.batch_size_,
             "gpu_mem_mb": memory_mb(self.device_), "device": str(self.device_), "step_mode": self.step_mode_,
             "processes": self.ranks.world if self.ranks else 1,
@@ -233,6 +253,15 @@ class Trainer:
     def restore(self, state: dict[str, Any] | None) -> None:
         if state is not None:
             self.model_.load_state_dict(state)
+
+    def set_learning_rate(self, lr: float) -> str:
+        """From the next step every param group trains at `lr`; a schedule goes on from there, its base
+        scaled by the same factor (core.training.resume.scale_learning_rate). Returns it in words."""
+        return resume_state.scale_learning_rate(self, lr)
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything a later fit needs to go on from here, as plain data with tensors on the CPU."""
+        return resume_state.capture(self)
 
     def nonfinite_seen(self) -> bool:
         if self.ranks is not None:  # asked at step counts all ranks share (NaNGuard): one rank's NaN stops all
@@ -292,17 +321,32 @@ class Trainer:
         self.step_in_epoch_ = 0  # progress() of a new (or retried) epoch starts from its first step
         if self.graphed_ and (self.graph_ is None or self.graph_.batch_size != bs):
             self.graph_ = self._capture_graph(bs)  # before the clock starts: the anchors time replays only
+        # the order's random state, kept so that a fit resumed part-way through this epoch draws it again
+        if self._epoch_rng is not None and self._resume_step:
+            self.generator_.set_state(self._epoch_rng)
+        else:
+            self._epoch_rng = self.generator_.get_state()
         perm = torch.randperm(n, device=self.device_, generator=self.generator_)
         self._loss_sum.zero_()
         self._correct.zero_()
+        seen, skip = 0, self._resume_step
+        if skip:  # resumed part-way: the steps already taken, and their sums, are the earlier fit's
+            self._resume_step = 0
+            sums = self._resume_sums or {}
+            self._loss_sum.fill_(float(sums.get("loss", 0.0)))
+            self._correct.fill_(float(sums.get("correct", 0.0)))
+            seen = int(sums.get("seen", 0))
+            perm = perm[min(skip * bs, n):]
         per_step_schedule = optim_factory.steps_per_batch(self.scheduler_)
         t0 = time.perf_counter()
-        seen = 0
-        for step, rows in enumerate(self._steps(perm, steps, bs)):
+        paused0 = self.paused_s_
+        self._epoch_seen = seen
+        for step, rows in enumerate(self._steps(perm, steps - skip, bs)):
             if per_step_schedule:
                 optim_factory.step_scheduler(self.scheduler_)
             seen += rows
-            self.step_in_epoch_ = step + 1
+            self._epoch_seen = seen
+            self.step_in_epoch_ = skip + step + 1
             self.global_step_ += 1
             self.notify("on_step_end", step=self.global_step_)
         loss_sum, correct = self._loss_sum, self._correct
@@ -311,7 +355,7 @@ class Trainer:
             distributed.reduce_sum_([totals])
             loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         train_loss = (loss_sum / max(seen, 1)).item()  # the one sync of the epoch
-        elapsed = time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0 - (self.paused_s_ - paused0)
         self.samples_seen_ += seen
         self.train_seconds_ += elapsed
         if not per_step_schedule:
@@ -326,7 +370,7 @@ class Trainer:
 
     def _run_full_batch_epoch(self) -> dict[str, float]:
         """One L-BFGS step over every training row (core.training.full_batch); stops once converged."""
-        self.step_in_epoch_ = 0
+        self.step_in_epoch_ = self._resume_step = 0  # an epoch stopped after its one step is taken again
         t0 = time.perf_counter()
         result = lbfgs_epoch(self.model_, self.optimizer_, self.X_train_, self.y_train_, self.loss_fn_,
                              lambda out, yb: _n_correct(out, yb, self.task) if self.task != "regression"

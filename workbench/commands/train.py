@@ -226,6 +226,12 @@ def run(args: argparse.Namespace) -> int:
     run_id = engine.store.create_run(pinned.config.to_dict(), name=config.name, task=config.data.task,
                                      model=config.model.kind, dataset=ref.label, pid=os.getpid(),
                                      summary=pinned.run_summary(), executor="cli")
+    return execute_here(args, engine, run_id)
+
+
+def execute_here(args: argparse.Namespace, engine: Engine, run_id: str) -> int:
+    """Train the recorded run `run_id` in this process (SIGTERM and Ctrl-C stop it, with a checkpoint),
+    then print its result as `workbench train` does; the exit code says how it ended."""
     stops: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _f: stops.append(f"stopped by {signal.Signals(signum).name}"))

@@ -128,7 +128,7 @@ def user_errors() -> Iterator[None]:
 PRIMARY_METRICS = (f"{primary_metric(CLASSIFICATION_TASKS[0])} for classification, "
                    f"{primary_metric('regression')} for regression")
 STATUS_ICONS = {
-    "queued": "⏳", "running": "▶️", "completed": "✅", "failed": "❌", "cancelled": "⏹️", "interrupted": "⚠️",
+    "queued": "⏳", "running": "▶️", "paused": "⏸️", "completed": "✅", "failed": "❌", "cancelled": "⏹️", "interrupted": "⚠️",
 }
 
 
@@ -146,16 +146,29 @@ def status_message(run: RunRecord) -> tuple[str, str] | None:
     if run.status == "failed":
         return "error", f"This run failed{because}{end}"
     if run.status == "interrupted":
-        return "warning", f"This run was interrupted{because}{end} Start it again to finish it."
+        return "warning", f"This run was interrupted{because}{end} {_kept(run) or 'Start it again to finish it.'}"
     if run.status == "cancelled":
-        return "warning", f"This run was stopped before it finished{because}{end}"
+        return "warning", f"This run was stopped before it finished{because}{end} {_kept(run)}".rstrip()
     if run.status == "running":
         epoch, epochs = run.progress.get("epoch"), run.progress.get("epochs")
         where = f" (epoch {epoch} of {epochs})" if epoch and epochs else ""
         return "info", f"This run is training{where}; its curves update live."
+    if run.status == "paused":
+        epoch, epochs = run.progress.get("epoch"), run.progress.get("epochs")
+        where = f" at epoch {epoch} of {epochs}" if epoch and epochs else ""
+        return "info", f"This run is paused{where}: its curves and weights stay; resume it to go on."
     if run.status == "queued":
         return "info", "This run is waiting for its turn to train."
     return None
+
+
+def _kept(run: RunRecord) -> str:
+    """What a stopped run kept, in words (core.runs.execute evaluates a stopped run's kept weights)."""
+    stopped = run.summary.get("stopped_at") or {}
+    if not run.has_model or not stopped:
+        return ""
+    return (f"It kept its weights from epoch {stopped.get('epoch')} of {stopped.get('epochs')}: their test "
+            "metrics are below, and it can be explained and exported.")
 
 
 def format_duration(seconds: float | None) -> str:

@@ -18,6 +18,7 @@ from core.runs.store import RunRecord, RunStore
 from core.runs.compare import run_metric
 from core.vocab import ACTIVE, TERMINAL, metric_direction, metric_label
 from workbench.ui import state as ui_state
+from workbench.ui import steer
 from workbench.ui.common import (
     format_duration, format_metric, md_escape, page_registered, status_label, status_message, switch_page,
 )
@@ -178,6 +179,8 @@ def _draw_run(engine: Any, record: RunRecord, caches: MutableMapping[str, Any],
         elif button.button("Stop", key=f"stop_{record.run_id}", icon=":material/stop_circle:"):
             engine.manager.stop(record.run_id)
             st.toast(f"Stopping {md_escape(record.name)}…")
+    if record.status in ("running", "paused"):
+        steer.controls(engine, record, "live")
     if record.status == "queued":
         place, device = positions.get(record.run_id, (1, "cpu"))
         st.info(f"Waiting in the {device} queue: number {place}. It starts when the runs ahead of it finish.",
@@ -186,8 +189,12 @@ def _draw_run(engine: Any, record: RunRecord, caches: MutableMapping[str, Any],
     progress = record.progress
     if record.status == "running" and "epochs" not in progress:
         st.progress(0.0, text="Starting: loading the data and building the model…")
-    elif record.status == "running":
-        st.progress(progress_fraction(progress), text=f"Epoch {progress.get('epoch', 0)} / {progress['epochs']}")
+    elif record.status in ("running", "paused"):
+        paused = " · paused" if record.status == "paused" else ""
+        st.progress(progress_fraction(progress),
+                    text=f"Epoch {progress.get('epoch', 0)} / {progress['epochs']}{paused}")
+        if record.status == "paused":
+            st.info(steer.paused_words(record), icon=":material/pause_circle:")
         for column, (label, value) in zip(st.columns(5), progress_stats(progress)):
             column.metric(label, value)
     events = progress.get("events") or record.summary.get("events") or []
@@ -203,6 +210,7 @@ def _draw_run(engine: Any, record: RunRecord, caches: MutableMapping[str, Any],
         for column, name in zip(st.columns(2), charts):
             fig = curves_figure(history, name, runs)
             fig.update_layout(height=300, uirevision=record.run_id, legend={"orientation": "h", "y": -0.25})
+            steer.mark_lr_changes(fig, engine.store, record.run_id)
             column.plotly_chart(fig, key=f"live_{record.run_id}_{name}", config={"displayModeBar": False})
         rises = metric and metric_direction(metric) == "max"
         score = f" and {metric_label(metric)} {'rise' if rises else 'fall'}" if metric else ""
@@ -213,7 +221,9 @@ def _draw_run(engine: Any, record: RunRecord, caches: MutableMapping[str, Any],
     message = status_message(record) if record.status in TERMINAL else None  # queued, running: drawn above
     if message:
         getattr(st, message[0])(message[1])
-    if record.status == "completed":
+    if steer.resume_button(engine, record, "live"):
+        st.rerun()
+    if record.has_model:
         cards = result_cards(record)
         for column, (label, value) in zip(st.columns(max(len(cards), 1) + 1), cards):
             column.metric(f"Test {label}", value)
