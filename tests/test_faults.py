@@ -153,7 +153,8 @@ def test_sigkill_worker_at_random_moments(workspace: Path, forkserver: Any) -> N
     proc.start()
     proc.join(120)
     duration = time.monotonic() - started
-    assert store.get(calibration).status == "completed"
+    calibrated = store.get(calibration)
+    assert calibrated.status == "completed", (calibrated.status, calibrated.status_reason)
     rng = random.Random(5)
     killed: dict[str, float] = {}
     for _ in range(KILLS):
