@@ -57,7 +57,7 @@ def controls(engine: Any, record: RunRecord, key: str) -> None:
         lr_col.caption("L-BFGS picks its own step size: there is no learning rate to change.")
         return
     current = float(record.progress.get("lr") or record.config.get("optim", {}).get("lr") or 1e-3)
-    lr = lr_col.number_input("Learning rate", min_value=1e-8, max_value=10.0, value=current, step=current / 2,
+    lr = lr_col.number_input("New learning rate", min_value=1e-8, max_value=10.0, value=current, step=current / 2,
                              format="%.6g", key=f"{key}_lr_{record.run_id}",
                              help="Applies to every layer from the next step; a schedule goes on from the new rate.")
     if "lr" in asked:
@@ -72,8 +72,9 @@ def _ask(store: RunStore, record: RunRecord, action: str, value: float | None = 
     except WorkbenchError as exc:
         st.warning(md_escape(exc))
         return
-    words = {"pause": "Pausing", "resume": "Resuming", "lr": f"Learning rate {value:.4g} from the next step for"}
-    st.toast(f"{words[action]} {md_escape(record.name)}…")
+    words = f"Learning rate {value:.4g} from the next step for" if action == "lr" else \
+        {"pause": "Pausing", "resume": "Resuming"}[action]
+    st.toast(f"{words} {md_escape(record.name)}…")
 
 
 def resume_button(engine: Any, record: RunRecord, key: str) -> bool:
