@@ -279,7 +279,7 @@ def test_sigterm_cancels_with_a_checkpoint_at_the_next_step(workspace: Path, for
     finally:
         proc.kill()
     record = store.get(run_id)
-    assert proc.exitcode == 0 and record.status == "cancelled" and record.status_reason == "stopped by SIGTERM"
+    assert proc.exitcode == 0 and record.status == "cancelled" and record.status_reason == "stopped by SIGTERM", record.status_reason
     weights = load_file(store.artifact_path(run_id, "checkpoint"))
     assert weights and all(torch.isfinite(t).all() for t in weights.values())
     assert took < 10, f"the worker took {took:.1f} s to stop"  # one step, then a checkpoint write

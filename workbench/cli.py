@@ -27,10 +27,13 @@ class _Parser(argparse.ArgumentParser):
                   if " " in self.prog else f"workbench: {message} (see `workbench --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with `argv` naming a command, that command's alone (each command module
+    imports its part of core: `workbench train` need not load ONNX, Optuna and the server's modules)."""
     parser = _Parser(prog="workbench", description="Train, compare and explain neural models.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for name in COMMANDS:
+    named = next((a for a in argv or () if not a.startswith("-")), None)
+    for name in (named,) if named in COMMANDS else COMMANDS:
         module = _command(name)
         if module is not None:
             module.add_parser(sub)
@@ -48,10 +51,11 @@ def _command(name: str):
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("WORKBENCH_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    parser = build_parser(given)
+    args = parser.parse_args(given)
     if args.command is None:
-        args = parser.parse_args(["ui", *(argv or [])])
+        args = build_parser(["ui"]).parse_args(["ui", *given])
     try:
         return int(_command(args.command).run(args) or 0)
     except WorkbenchError as exc:

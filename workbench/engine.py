@@ -11,7 +11,9 @@ from core.workspace import default_workspace
 def _engine_for(workspace: str) -> Engine:
     # The Engine keeps only paths and per-thread connections, so sharing it across
     # sessions (threads) is safe; a sqlite connection itself is never cached.
-    return Engine(workspace)
+    engine = Engine(workspace)
+    engine.manager.executor.warm()  # with the app: the warm workers load while the user picks data
+    return engine
 
 
 def get_engine() -> Engine:

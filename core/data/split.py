@@ -15,7 +15,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from core.atomic import write_atomic
 from core.data.columns import as_labels
@@ -85,6 +84,10 @@ def hold_out(rows: np.ndarray, labels: np.ndarray | None, fraction: float, seed:
 
     The one rule for every split here: the test and validation shares of a run, and the
     validation share inside each cross-validation fold."""
+    # imported here: sklearn.model_selection costs a second of start-up (scipy.stats with it), which a
+    # run that is handed its split (a fold) or only reads a split file never needs
+    from sklearn.model_selection import train_test_split
+
     if labels is not None:
         try:
             keep, held = train_test_split(rows, test_size=fraction, random_state=seed, stratify=labels)

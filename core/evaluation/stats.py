@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from core.numbers import finite_or_none
 
@@ -55,6 +54,8 @@ def seed_interval(values: Sequence[float | None], confidence: float = CONFIDENCE
     if x.size < 2:
         return SeedInterval(mean, None, 1, None, None, kept)
     std = float(x.std(ddof=1))
+    from scipy import stats as scipy_stats  # a second of start-up that only intervals need
+
     half = float(scipy_stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * std / math.sqrt(x.size)
     low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])
     return SeedInterval(mean, std, int(x.size), low, high, kept)

@@ -5,7 +5,6 @@ import logging
 from typing import Any
 
 from core.data.prepared import PreparedData
-from core.evaluation.baselines import fit_baselines
 from core.numbers import finite_or_none
 from core.runs.sequence_results import is_sequence
 from core.vocab import is_better, metric_direction, metric_label, metrics_for_task, primary_metric
@@ -20,6 +19,8 @@ def run_baselines(prepared: PreparedData) -> tuple[dict[str, Any], list[str]]:
     the class prior), and gets none here."""
     if is_sequence(prepared):
         return {}, []
+    from core.evaluation.baselines import fit_baselines  # sklearn: loaded once a run has trained
+
     schema = prepared.schema
     decode = prepared.preprocessor.decode_target if schema.task == "regression" else None
     try:

@@ -34,8 +34,6 @@ from core.config import RunConfig
 from core.data import Catalog
 from core.data.split import SPLIT_FILE, load_split, save_split
 from core.errors import WorkbenchError
-from core.evaluation import compute_metrics, outputs_to_proba
-from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
 from core.models import build_model, count_parameters, output_size, resolve_params
 from core.runs import checkpoints, sequence_results
 from core.runs.baselines import run_baselines
@@ -281,6 +279,10 @@ def _device_name(config: RunConfig, ranks: Ranks | None = None) -> str:
 
 def _finish(store: RunStore, run_id: str, run_dir: Path, config: RunConfig, prepared: PreparedData,
             trainer: Trainer, model_params: dict[str, Any]) -> dict[str, Any]:
+    # sklearn (and scipy.stats with it) is imported once the run has trained: a warm worker has it
+    # loaded already, and `import core.runs.execute` stays light for the CLI's start-up
+    from core.evaluation.metrics import compute_metrics
+
     task = prepared.schema.task
     metrics, predictions = {}, []
     for part in ("val", "test"):
@@ -316,6 +318,8 @@ def _for_metrics(task: str, prepared: PreparedData, y_enc: np.ndarray, outputs: 
 
 
 def _prediction_frame(part: str, prepared: PreparedData, outputs: np.ndarray) -> pd.DataFrame:
+    from core.evaluation.metrics import outputs_to_proba
+
     pre, schema = prepared.preprocessor, prepared.schema
     rows = getattr(prepared.split, part)
     y_enc = prepared.y[part]
@@ -336,6 +340,8 @@ def _prediction_frame(part: str, prepared: PreparedData, outputs: np.ndarray) ->
 
 
 def _evaluation(task: str, prepared: PreparedData, test: pd.DataFrame) -> dict[str, Any]:
+    from core.evaluation.curves import calibration, confusion, pr_curves, residuals, roc_curves
+
     if task == "regression":
         return {"task": task, "residuals": residuals(test.y_true.to_numpy(), test.y_pred.to_numpy())}
     classes = [str(c) for c in prepared.schema.classes or []]

@@ -1,5 +1,9 @@
 """RunManager: queues runs per device and trains each in its own worker process.
 
+How a worker is started is the executor's business (core.runs.executors: forked warm from a
+preloaded server by default, so a run starts in milliseconds; a fresh interpreter per run where
+the platform cannot fork); the manager only asks it to start a run and watches the handle.
+
 One queue per concrete device ("cuda:0", "cuda:1", "mps", "cpu"): runs on different GPUs train
 at the same time, runs on one GPU one after another (core.runs.queue: which queue, in which order).
 
@@ -12,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -23,8 +26,9 @@ import torch
 from core.config import RunConfig
 from core.data import Catalog, Split
 from core.runs import recovery, resume
+from core.runs.executors import Executor, WorkerHandle, default_executor
 from core.runs.content_hash import pin_content_hash
-from core.runs.queue import in_queue_order, queue_name, queue_of
+from core.runs.queue import in_queue_order, queue_name, queue_of, shares_the_cpu, side_by_side_on_cpu
 from core.runs.store import RunStore
 from core.vocab import ACTIVE
 
@@ -37,22 +41,26 @@ RunEndedHook = Callable[[Sequence[str]], None]  # called with the ids of runs wh
 class _Worker:
     run_id: str
     device: str
-    proc: subprocess.Popen[bytes]
+    proc: WorkerHandle
 
 
 class RunManager:
     """Starts queued runs when their device has a free slot (default: one run at a time per device).
 
-    `slots` by queue ("cuda:1": 2) or by kind ("cuda": 2, for every GPU)."""
+    `slots` by queue ("cuda:1": 2) or by kind ("cuda": 2, for every GPU). `executor` starts the
+    workers (default_executor: warm forked workers where the platform allows)."""
 
-    def __init__(self, store: RunStore, catalog: Catalog, slots: dict[str, int] | None = None, poll_s: float = 0.2):
+    def __init__(self, store: RunStore, catalog: Catalog, slots: dict[str, int] | None = None, poll_s: float = 0.2,
+                 executor: Executor | None = None):
         self.store, self.catalog = store, catalog
+        self._wake = threading.Event()
+        self.executor = executor or default_executor(store.workspace, on_exit=self._wake.set)
         self.slots = {"cuda": 1, "mps": 1, "cpu": 1, **(slots or {})}
+        self.cpu_side_by_side = side_by_side_on_cpu() if self.slots["cpu"] > 0 else 0
         self.poll_s = poll_s
         self._workers: dict[str, _Worker] = {}
         self._ended_hooks: list[RunEndedHook] = []
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="run-manager", daemon=True)
         self._thread.start()
@@ -118,6 +126,7 @@ class RunManager:
             except subprocess.TimeoutExpired:
                 w.proc.kill()
         self._reap()
+        self.executor.close()
 
     # --- dispatcher -------------------------------------------------------------
     def _loop(self) -> None:
@@ -160,27 +169,20 @@ class RunManager:
             device = queue_name(run)
             with self._lock:
                 busy = sum(1 for w in self._workers.values() if w.device == device)
-                if busy >= self._slots_of(device):
+                slots = self._slots_of(device)
+                if shares_the_cpu(run):  # CV folds, repeats and trials: side by side, a thread each
+                    slots = max(slots, self.cpu_side_by_side)
+                if busy >= slots:
                     continue
                 self._workers[run.run_id] = _Worker(run.run_id, device, self._spawn(run.run_id))
 
     def _slots_of(self, device: str) -> int:
         return self.slots.get(device, self.slots.get(device.partition(":")[0], 1))
 
-    def _spawn(self, run_id: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, run_id: str) -> WorkerHandle:
         log_path = self.store.run_dir(run_id) / "worker.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log_file:
-            return subprocess.Popen(
-                [sys.executable, "-m", "core.runs.worker", str(self.store.workspace), run_id],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                # A session of its own: Ctrl-C in the app's terminal reaches the app only, and the worker,
-                # seeing its parent gone, ends the run as interrupted (with a checkpoint) instead of dying
-                # mid-step. (Where Linux's autogroup applies, the run is also weighed as a group of its own;
-                # bench/load_test.py still saw 8 local browsers halve a one-thread run on 2 cores.)
-                start_new_session=True,
-            )
+        return self.executor.start(run_id, log_path)
 
     def wait(self, run_id: str, timeout_s: float = 120.0) -> Any:
         """Block until the run reaches a terminal status (CLI and tests); returns its record."""

@@ -5,6 +5,7 @@ run manager starts runs in this order and the UI shows places in it, from this o
 """
 from __future__ import annotations
 
+import os
 from typing import Iterable
 
 from core.config import RunConfig
@@ -31,6 +32,19 @@ def queue_of(config: RunConfig, n_gpus: int, has_mps: bool = False) -> str:
         # GPUs' queues: a run queued on cuda:1 may share that GPU with it)
         return "cuda:0"
     return device  # no CUDA: a "cuda" run fails at once in its worker, with the reason
+
+
+def side_by_side_on_cpu(cores: int | None = None) -> int:
+    """How many runs of one plan (a cross-validation's folds, a group's repeats, a search's trials)
+    the CPU queue trains at once: one per core, at most 4. Such runs are small and many; side by
+    side with a thread each they finish sooner than one after another with every thread (iris,
+    5 folds on 2 cores: bench/instant.py). A run of its own still has the CPU queue to itself."""
+    return max(1, min(4, cores or os.cpu_count() or 1))
+
+
+def shares_the_cpu(run: RunRecord) -> bool:
+    """A run that trains beside its plan's others on the CPU queue (side_by_side_on_cpu)."""
+    return run.parent_id is not None and queue_name(run) == "cpu"
 
 
 def queue_name(run: RunRecord) -> str:

@@ -14,10 +14,15 @@ import pandas as pd
 from core.data.prepare_sequence import SequencePrepared
 from core.data.prepared import PreparedData
 from core.data.sequences import SequenceData
-from core.evaluation import compute_metrics
-from core.evaluation.forecast import BASELINE_LABELS, forecast_metrics, naive_scale
+from core import evaluation  # its names load on first use: sklearn only once a run is evaluated
 
 PRIMARY_BASELINE = {"forecast": "persistence", "classify": "class_prior"}
+
+
+def _forecast():  # noqa: ANN202 - the module, imported on first use (it imports sklearn.metrics)
+    from core.evaluation import forecast
+
+    return forecast
 
 
 def is_sequence(prepared: PreparedData | None) -> bool:
@@ -40,15 +45,15 @@ def mase_scale(data: SequenceData) -> float | None:
     if data.train_runs is None:
         return None
     target = data.rows.frame[data.layout.target].to_numpy(dtype="float64", na_value=np.nan)
-    return naive_scale(target, data.train_runs, data.layout.seasonal_period or 1)
+    return _forecast().naive_scale(target, data.train_runs, data.layout.seasonal_period or 1)
 
 
 def sequence_metrics(prepared: PreparedData, part: str, outputs: np.ndarray) -> dict[str, float]:
     data = _data(prepared)
     if data.layout.mode == "forecast":
         decode = prepared.preprocessor.decode_target
-        return forecast_metrics(decode(prepared.y[part]), decode(outputs[:, 0]), mase_scale(data))
-    return compute_metrics(prepared.schema.task, prepared.y[part], outputs)
+        return _forecast().forecast_metrics(decode(prepared.y[part]), decode(outputs[:, 0]), mase_scale(data))
+    return evaluation.compute_metrics(prepared.schema.task, prepared.y[part], outputs)
 
 
 def baselines(prepared: PreparedData) -> dict[str, Any]:
@@ -58,13 +63,13 @@ def baselines(prepared: PreparedData) -> dict[str, Any]:
     if data.layout.mode == "forecast":
         scale = mase_scale(data)
         decode = prepared.preprocessor.decode_target
-        for name in BASELINE_LABELS:
+        for name in _forecast().BASELINE_LABELS:
             if name not in data.baselines["test"]:
                 continue
-            entry: dict[str, Any] = {"label": BASELINE_LABELS[name]}
+            entry: dict[str, Any] = {"label": _forecast().BASELINE_LABELS[name]}
             for part in ("val", "test"):
                 guess = data.baselines[part][name]
-                entry[part] = forecast_metrics(decode(prepared.y[part]), guess, scale)
+                entry[part] = _forecast().forecast_metrics(decode(prepared.y[part]), guess, scale)
                 entry[f"{part}_windows"] = int(np.isfinite(guess).sum())
             if name == "seasonal_naive":
                 entry["period"] = data.layout.seasonal_period
@@ -77,7 +82,7 @@ def baselines(prepared: PreparedData) -> dict[str, Any]:
             logits = logits[1:] - logits[:1]
         entry = {"label": "class prior (the most frequent class)"}
         for part in ("val", "test"):
-            entry[part] = compute_metrics(prepared.schema.task, prepared.y[part],
+            entry[part] = evaluation.compute_metrics(prepared.schema.task, prepared.y[part],
                                           np.tile(logits, (len(prepared.y[part]), 1)))
         found["class_prior"] = entry
     primary = PRIMARY_BASELINE[data.layout.mode]

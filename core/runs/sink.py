@@ -29,7 +29,9 @@ class StoreLogger(Callback):
         for key, value in logs.items():
             split, name = key.split("/", 1) if "/" in key else ("sys", key)
             self.buffer.append(MetricRow(trainer.global_step_, epoch, split, name, value, now))
-        if time.monotonic() - self._last_flush >= self.flush_s or epoch == trainer.config.train.epochs:
+        # the first epoch's rows at once: the first point of the curve is what someone who just pressed
+        # Start waits for; later ones in batches
+        if epoch == 1 or time.monotonic() - self._last_flush >= self.flush_s or epoch == trainer.config.train.epochs:
             self._flush(trainer)
 
     def on_event(self, trainer: TrainerView, *, message: str, **kwargs: Any) -> None:

@@ -17,7 +17,7 @@ from core.data import Schema
 from core.data.prepared import load_preprocessor
 from core.data.sequence_encoder import SequencePreprocessor
 from core.errors import WorkbenchError
-from core.evaluation import outputs_to_proba
+from core import evaluation  # outputs_to_proba loads scipy on first use, not with this module
 from core.models import build_model
 
 BATCH = 8192
@@ -76,7 +76,7 @@ class TrainedModel:
         out = self.outputs(X)
         if self.task == "regression":
             return self.preprocessor.decode_target(out[:, 0]).astype(np.float64)
-        return outputs_to_proba(self.task, out)
+        return evaluation.outputs_to_proba(self.task, out)
 
     def predict_images(self, files: list[bytes]) -> pd.DataFrame:
         """Predictions for image files (bytes), decoded as the training images were."""

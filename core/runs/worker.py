@@ -26,13 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from core.data import Catalog
     from core.runs.execute import execute_run
+    from core.errors import RunNotFound
     from core.runs.store import RunStore
     from core.training.callbacks import StopCheck
+    from core.runs.queue import shares_the_cpu, side_by_side_on_cpu
     from core.training.device import cpu_threads
 
-    torch.set_num_threads(cpu_threads())
-
     store = RunStore(workspace)
+    # a CV fold, repeat or trial trains beside its plan's others (the manager starts them together)
+    try:
+        sharing = side_by_side_on_cpu() if shares_the_cpu(store.get(run_id)) else 1
+    except RunNotFound:  # deleted while it was queued: execute_run says so
+        sharing = 1
+    torch.set_num_threads(max(1, cpu_threads() // sharing))
+
     parent = os.getppid()
     terminated: list[str] = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append("stopped by SIGTERM"))

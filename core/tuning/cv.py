@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from core.config import RunConfig
 from core.data import Catalog, Split
@@ -67,6 +66,8 @@ def cv_splits(y: np.ndarray, task: str, k: int, val_fraction: float = 0.15, seed
 
 
 def _kfold(rows: np.ndarray, labels: np.ndarray | None, k: int, seed: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import KFold, StratifiedKFold  # not at import: the Engine imports this module
+
     if labels is not None:
         _, counts = np.unique(labels, return_counts=True)
         if counts.min() >= k:
