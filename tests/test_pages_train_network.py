@@ -23,6 +23,8 @@ def test_a_finished_runs_decision_boundary(engine) -> None:
     run_id = finished_run(engine, name="boundary-run")
     at = open_train(my_runs=[run_id])
     assert not at.exception
+    assert not [c for c in at.get("plotly_chart") if "Decision boundary" in c.proto.spec]  # not until asked
+    at.toggle(key="live_boundary_on").set_value(True).run()
     assert at.selectbox(key="live_boundary_run").value == run_id
     charts = [c for c in at.get("plotly_chart") if "Decision boundary at epoch 2 (completed)" in c.proto.spec]
     assert len(charts) == 1

@@ -74,39 +74,47 @@ def _frame(workspace: str, run_id: str, _engine: Any, _trained: TrainedModel) ->
 
 def live_boundary(engine: Any) -> None:
     """Train page: the decision boundary of this session's latest table run, following it while it trains."""
-    records = [engine.store.get(r) for r in ui_state.my_runs(st.session_state)[-8:]]
-    records = [r for r in records if r is not None and r.status in (*ACTIVE, "completed")
+    records = [r for r in engine.store.list_runs() if r.run_id in set(ui_state.my_runs(st.session_state)[-8:])]
+    records = [r for r in records if r.status in (*ACTIVE, "completed")
                and r.config.get("sequence") is None and r.summary.get("data_kind", "table") == "table"]
     if not records:
         return
     records.sort(key=lambda r: r.created_at, reverse=True)  # the latest first
-    with st.expander("Decision boundary", icon=":material/scatter_plot:", expanded=False):
-        by_id = {r.run_id: r for r in records}
-        run_id = st.selectbox("Run", list(by_id), format_func=lambda i: f"{by_id[i].name} ({by_id[i].status})",
-                              key="live_boundary_run")
-        record = by_id[run_id]
-        live = live_model(engine.store.run_dir(run_id))
-        if live is None:
-            st.caption("The picture appears once the run has built its model (a table run only).")
-            return
-        try:
-            frame = _frame(str(engine.store.workspace), run_id, engine, live.trained)
-        except WorkbenchError as exc:
-            st.warning(md_escape(exc), icon=":material/warning:")
-            return
-        axes = axes_controls(live.trained, frame, "live_boundary")
-        if record.status in ACTIVE:
-            st.fragment(run_every=POLL_S)(_draw_live)(engine, run_id, axes)
-        else:
-            _draw_live(engine, run_id, axes)
+    # drawn only when asked: a live chart polls, and the page's own charts stay what they were
+    if not st.toggle("Show the decision boundary", key="live_boundary_on",
+                     help="The model's prediction over two columns of your data, with the training rows on top; "
+                          "it follows a run while it trains."):
+        return
+    by_id = {r.run_id: r for r in records}
+    run_id = st.selectbox("Run", list(by_id), format_func=lambda i: f"{by_id[i].name} ({by_id[i].status})",
+                          key="live_boundary_run")
+    record = by_id[run_id]
+    live = live_model(engine.store.run_dir(run_id))
+    if live is None:
+        st.caption("The picture appears once the run has built its model (a table run; image and sequence "
+                   "runs have none).")
+        return
+    try:
+        frame = _frame(str(engine.store.workspace), run_id, engine, live.trained)
+    except WorkbenchError as exc:
+        st.warning(md_escape(exc), icon=":material/warning:")
+        return
+    axes = axes_controls(live.trained, frame, "live_boundary")
+    if record.status in ACTIVE:
+        st.fragment(run_every=POLL_S)(_draw_live)(engine, run_id, axes)
+    else:
+        _draw_live(engine, run_id, axes)
 
 
 def _draw_live(engine: Any, run_id: str, axes: tuple[str | None, str | None, bool]) -> None:
     if st.session_state.get(LEAVING):  # a late timer tick after the user left the page draws nothing
         return
     live = live_model(engine.store.run_dir(run_id))
-    record = engine.store.get(run_id)
-    if live is None or record is None:
+    try:
+        record = engine.store.get(run_id)
+    except WorkbenchError:  # deleted meanwhile
+        return
+    if live is None:
         return
     frame = _frame(str(engine.store.workspace), run_id, engine, live.trained)
     status = "training" if record.status in ACTIVE else record.status
