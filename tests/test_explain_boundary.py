@@ -47,7 +47,7 @@ def test_the_boundary_separates_the_classes(separable) -> None:
     assert set(b.held) == {"noise", "colour"} and "held at its training median" in b.words()
     assert len(b.points) == len(ctx.split.train) and set(b.points.label) == {"above", "below"}
     fig = boundary_figure(b)
-    assert fig.layout.xaxis.title.text == "x1" and len(fig.data) == 4  # grid, confidence lines, two classes
+    assert fig.layout.xaxis.title.text == "x1" and len(fig.data) == 5  # grid, veil, confidence lines, two classes
 
 
 def test_projection_and_bad_axes(separable) -> None:

@@ -71,10 +71,10 @@ def side_by_side(comparison: RankComparison, name_a: str, name_b: str, top: int 
         go.Bar(y=table.column.tolist(), x=table.share_b.tolist(), orientation="h", name=name_b,
                marker_color=NEGATIVE, hovertemplate="%{y}: %{x:.1%}<extra>" + name_b + "</extra>"),
     ])
-    fig.update_layout(barmode="group", title={"text": "Share of each run's importance"}, template=TEMPLATE,
+    fig.update_layout(barmode="group", title={"text": "Share of each run's importance", "y": 0.98}, template=TEMPLATE,
                       height=int(min(900, max(320, 100 + 40 * len(table)))), xaxis_tickformat=".0%",
                       xaxis_title="share of the run's total mean |SHAP|", margin={"l": 20, "r": 20, "t": 60, "b": 50},
-                      legend={"orientation": "h", "y": -0.15})
+                      legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"})
     return fig
 
 
@@ -105,10 +105,13 @@ def boundary_figure(boundary: Boundary, height: int = 480) -> go.Figure:
                                  opacity=0.35, showscale=False, customdata=np.dstack([names, b.confidence]),
                                  hovertemplate="%{x:.3g}, %{y:.3g}: predicts %{customdata[0]} "
                                                "(%{customdata[1]:.0%})<extra></extra>"))
-        # the boundary itself: where the most likely class's probability is lowest
-        fig.add_trace(go.Contour(x=b.xs, y=b.ys, z=b.confidence, showscale=False, hoverinfo="skip",
-                                 contours={"coloring": "none", "start": 0.0, "end": 1.0, "size": 0.1},
-                                 line={"color": "rgba(60,60,60,0.25)", "width": 1}))
+        # paler where the model is less sure: a white veil, thickest at the lowest possible confidence (1/K)
+        fig.add_trace(go.Heatmap(x=b.xs, y=b.ys, z=b.confidence, zmin=1.0 / k, zmax=1.0, showscale=False,
+                                 hoverinfo="skip", colorscale=[[0.0, "rgba(255,255,255,0.75)"],
+                                                               [1.0, "rgba(255,255,255,0)"]]))
+        fig.add_trace(go.Contour(x=b.xs, y=b.ys, z=b.confidence, showscale=False, hoverinfo="skip", showlegend=False,
+                                 contours={"coloring": "none", "start": 0.5, "end": 0.9, "size": 0.2},
+                                 line={"color": "rgba(60,60,60,0.35)", "width": 1}))
         for i, label in enumerate(b.classes):
             part = b.points[b.points.label == label]
             fig.add_trace(go.Scatter(x=part.x, y=part.y, mode="markers", name=str(label),
@@ -122,8 +125,8 @@ def boundary_figure(boundary: Boundary, height: int = 480) -> go.Figure:
     return fig
 
 
-BOUNDARY_CAPTION = ("The background's colour is the class the model predicts at each point (paler where it is "
-                    "less sure, the thin lines are its confidence in steps of 10%); dots are training rows in "
+BOUNDARY_CAPTION = ("The background's colour is the class the model predicts at each point, paler where it is "
+                    "less sure (thin lines: 50%, 70% and 90% sure); dots are training rows in "
                     "their true class, so dots on a background of another colour are rows the model gets wrong.")
 
 

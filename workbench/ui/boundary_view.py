@@ -93,6 +93,8 @@ def live_boundary(engine: Any) -> None:
     if live is None:
         st.caption("The picture appears once the run has built its model (a table run; image and sequence "
                    "runs have none).")
+        if record.status in ACTIVE:
+            st.fragment(run_every=POLL_S)(_wait_for_weights)(engine, run_id)
         return
     try:
         frame = _frame(str(engine.store.workspace), run_id, engine, live.trained)
@@ -104,6 +106,12 @@ def live_boundary(engine: Any) -> None:
         st.fragment(run_every=POLL_S)(_draw_live)(engine, run_id, axes)
     else:
         _draw_live(engine, run_id, axes)
+
+
+def _wait_for_weights(engine: Any, run_id: str) -> None:
+    """Until the run's first weights are written; then the whole page again, to draw the axes' widgets."""
+    if not st.session_state.get(LEAVING) and live_model(engine.store.run_dir(run_id)) is not None:
+        st.rerun()
 
 
 def _draw_live(engine: Any, run_id: str, axes: tuple[str | None, str | None, bool]) -> None:

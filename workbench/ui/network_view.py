@@ -35,12 +35,12 @@ def draw_network(engine: Any, config: RunConfig | None) -> None:
             return
         left, right = st.columns([3, 2], gap="large")
         with left:
-            st.graphviz_chart(planned.dot(), use_container_width=True)
+            st.graphviz_chart(planned.dot(), width="content")
         with right:
             st.metric("Parameters to learn", f"{planned.parameters:,}")
             table = pd.DataFrame([{"layer": layer.label, "output shape": shape_text(layer.output_shape),
                                    "parameters": layer.parameters} for layer in planned.layers])
-            st.dataframe(table, hide_index=True, height=min(36 * (len(table) + 1) + 4, 520))
+            st.dataframe(table, hide_index=True, height=min(36 * (len(table) + 1) + 8, 520))
             st.caption("Each box is a layer of the model this run will train, from a dry run of two training "
                        "examples through it; shapes leave out the batch. Small grey boxes hold no parameters "
                        "(activations, reshapes, pooling, dropout).")
