@@ -148,3 +148,84 @@ def test_resume_cli_says_why_not_and_goes_on(engine: Engine, capsys: pytest.Capt
     assert result["status"] == "completed" and result["metrics"]["test"]["accuracy"] > 0
     assert set(train_losses(engine, stopped)) == {1, 2, 3}
     assert store.get(stopped).executor == "cli"
+
+
+def test_runs_page_shows_what_a_stopped_run_kept_and_resumes_it(engine: Engine) -> None:
+    """The Runs page: a stopped run's test metrics and evaluation, and 'Resume from its checkpoint'
+    queues it again for the app's own run manager, which trains it to the end as the same run."""
+    from streamlit.testing.v1 import AppTest
+
+    store = engine.store
+    run_id = store.create_run(iris(3).to_dict(), name="stopped-run")
+    assert execute_run(store, engine.catalog, run_id, callbacks=[StopAtStep(10)]) == "cancelled"
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "runs.py"), default_timeout=60)
+    at.session_state["selected_runs"] = [run_id]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warning = "\n".join(w.value for w in at.warning)
+    assert "stopped before it finished" in warning and "kept its weights from epoch 2 of 3" in warning
+    assert "Test accuracy" in [m.label for m in at.metric]
+    assert len(at.get("plotly_chart")) >= 3  # its curves, and the confusion matrix of the kept weights
+    at.button(key=f"runs_continue_{run_id}").click().run(timeout=60)
+    assert not at.exception, [e.value for e in at.exception]
+    wait_for(lambda: store.get(run_id).status == "completed", 180, what="the resumed run completed")
+    assert set(train_losses(engine, run_id)) == {1, 2, 3}
+
+
+class ChangeLrAt(Callback):
+    """Asks the trainer for a new learning rate after global step `step`, as Steering does."""
+
+    def __init__(self, step: int, lr: float):
+        self.step, self.lr = step, lr
+
+    def on_step_end(self, trainer, *, step: int, **kwargs) -> None:
+        if step == self.step:
+            trainer.set_learning_rate(self.lr)
+
+
+def _fit_trainer(callbacks, *, graphs: bool, resume=None, schedule: str = "constant"):
+    import numpy as np
+    import torch
+
+    from core.models import build_model
+    from core.training.trainer import Trainer
+
+    g = np.random.default_rng(0)
+    X = g.standard_normal((256, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 1).astype(np.int64)
+    config = RunConfig(data=DataConfig("synthetic", "y"), model=ModelConfig("mlp", {"hidden_sizes": [8]}),
+                       optim=OptimConfig("adam", lr=0.01), schedule=ScheduleConfig(name=schedule),
+                       train=TrainConfig(epochs=4, batch_size=32, device="cuda", early_stopping=False))
+    torch.manual_seed(0)
+    trainer = Trainer(config, "multiclass", callbacks, cuda_graphs=graphs, resume=resume)
+    try:
+        trainer.fit(build_model("mlp", {"hidden_sizes": [8]}, 5, 3), X[:192], y[:192], X[192:], y[192:])
+    except CancelFit:
+        pass
+    return trainer
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_a_new_learning_rate_reaches_a_cuda_graph(schedule: str) -> None:
+    """A graph with the rate baked in (constant schedule) is dropped and captured again; one that reads
+    it from the device (a schedule) follows it: either way the same weights as eager steps."""
+    graphed = _fit_trainer([ChangeLrAt(9, 0.002)], graphs=True, schedule=schedule)
+    eager = _fit_trainer([ChangeLrAt(9, 0.002)], graphs=False, schedule=schedule)
+    assert graphed.step_mode_ == "cuda-graph" and eager.step_mode_ == "eager"
+    lrs = [row["lr"] for row in graphed.history_]
+    assert lrs == pytest.approx([row["lr"] for row in eager.history_])
+    for name, value in graphed.model_.state_dict().items():
+        assert (value - eager.model_.state_dict()[name]).abs().max() < 1e-5, name
+
+
+@pytest.mark.gpu
+def test_a_cuda_graph_run_resumes_mid_epoch() -> None:
+    whole = _fit_trainer([], graphs=True, schedule="cosine")
+    broken = _fit_trainer([StopAtStep(14)], graphs=True, schedule="cosine")
+    assert broken.stopped_state_ is not None and broken.stopped_state_["step_in_epoch"] == 2
+    resumed = _fit_trainer([], graphs=True, schedule="cosine", resume=broken.stopped_state_)
+    assert [r["train/loss"] for r in resumed.history_] == pytest.approx([r["train/loss"] for r in whole.history_],
+                                                                         rel=1e-4)
+    for name, value in resumed.model_.state_dict().items():
+        assert (value - whole.model_.state_dict()[name]).abs().max() < 1e-4, name
