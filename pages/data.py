@@ -1,7 +1,7 @@
 """Data: choose or upload a table, look at it, check it, and say what to predict."""
 import streamlit as st
 
-from core.data import infer_task, remembered, run_checks
+from core.data import infer_task, remembered
 from core.data import roles as column_roles
 from core.data.checks import left_out
 from core.data.catalog import MAX_UPLOAD_BYTES
@@ -113,7 +113,8 @@ with predict:
     else:
         st.markdown("**Column roles**: how each column is used. *numeric* for quantities, *categorical* for "
                     "labels and codes, *ignore* to leave a column out.")
-        table = column_roles.roles_table(df, target, overrides, profile)
+        inferred_roles = ds.inferred_roles(str(ref.path), ref.sha256, ref.name, target)
+        table = column_roles.roles_table(df, target, overrides, profile, inferred_roles)
         edited = st.data_editor(
             table, key=f"data_roles::{ref.name}::{target}", hide_index=True, width="stretch",
             disabled=["column", "holds"], num_rows="fixed",
@@ -122,7 +123,7 @@ with predict:
                 "holds": st.column_config.TextColumn("Holds", help="What the profile found in the column"),
                 "role": st.column_config.SelectboxColumn("Role", options=list(ROLES), required=True),
             })
-        overrides = column_roles.role_overrides(edited, df, target)
+        overrides = column_roles.role_overrides(edited, df, target, inferred_roles)
         st.caption("Defaults come from the data: identifiers, running numbers, constant columns, dates and free "
                    "text start as ignore. " + (f"You changed {len(overrides)} role(s)." if overrides else ""))
         roles = dict(zip(edited["column"], edited["role"]))
@@ -192,7 +193,9 @@ with look:
 # --- checks --------------------------------------------------------------------------------
 with checks_box:
     st.subheader("4. Data checks")
-    found = run_checks(df, target, task, image_shape=ref.image_shape, roles=roles)
+    found = ds.checks_for(str(ref.path), ref.sha256, ref.name, target, task,
+                          tuple(ref.image_shape) if ref.image_shape else None,
+                          tuple(sorted(roles.items())) if roles is not None else None)
     if sequence is not None:  # the time column and the series id order and group the rows: no inputs to check
         found = [c for c in found if c.column not in (sequence.get("time_column"), sequence.get("series_id"))]
     aside = [c for c in found if left_out(c)]  # about columns already ignored: nothing left to do

@@ -63,18 +63,22 @@ def _fits_target(s: pd.Series) -> bool:
     return kind in ("categorical", "boolean") and unique <= TARGET_MAX_LEVELS and not looks_like_dates(present)
 
 
-def roles_table(df: pd.DataFrame, target: str, overrides: Mapping[str, str], profile: DataProfile) -> pd.DataFrame:
-    """One row per feature column: name, what it holds, its role (the user's override, else the inferred one)."""
-    inferred = infer_roles(df, target)
+def roles_table(df: pd.DataFrame, target: str, overrides: Mapping[str, str], profile: DataProfile,
+                inferred: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per feature column: name, what it holds, its role (the user's override, else the inferred one).
+
+    `inferred`: infer_roles(df, target) where the caller has it already (seconds on a large table)."""
+    inferred = infer_roles(df, target) if inferred is None else inferred
     kinds = {c.name: c.kind for c in profile.columns}
     return pd.DataFrame([{"column": col, "holds": kinds.get(col, ""), "role": overrides.get(col, role)}
                          for col, role in inferred.items()], columns=["column", "holds", "role"])
 
 
-def role_overrides(edited: pd.DataFrame, df: pd.DataFrame, target: str) -> dict[str, str]:
+def role_overrides(edited: pd.DataFrame, df: pd.DataFrame, target: str,
+                   inferred: Mapping[str, str] | None = None) -> dict[str, str]:
     """Only the roles of an edited roles_table that differ from the inferred ones: what DataConfig.roles
     should carry. Unknown columns and roles are dropped."""
-    inferred = infer_roles(df, target)
+    inferred = infer_roles(df, target) if inferred is None else inferred
     out: dict[str, str] = {}
     for col, role in zip(edited["column"], edited["role"]):
         if col in inferred and role in ROLES and role != inferred[col]:

@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.data import DataProfile, load_table, profile
+from core.data import Check, DataProfile, load_table, profile, run_checks
+from core.data.schema import infer_roles
 from core.vocab import is_classification
 
 PAGE_SIZE = 50
@@ -120,3 +121,17 @@ def load_frame(path: str, sha256: str, name: str) -> pd.DataFrame:
 @st.cache_data(show_spinner="Profiling the columns…", max_entries=8)
 def load_profile(path: str, sha256: str, name: str) -> DataProfile:
     return profile(load_frame(path, sha256, name))
+
+
+# What the page recomputed at every rerun (seconds each on a 300k-row file), cached by the file's
+# content hash and the choices it depends on: a rerun, a tab switch or another session reuses them.
+@st.cache_data(show_spinner="Reading the columns…", max_entries=32)
+def inferred_roles(path: str, sha256: str, name: str, target: str) -> dict[str, str]:
+    return infer_roles(load_frame(path, sha256, name), target)
+
+
+@st.cache_data(show_spinner="Checking the data…", max_entries=32)
+def checks_for(path: str, sha256: str, name: str, target: str, task: str, image_shape: tuple[int, ...] | None,
+               roles: tuple[tuple[str, str], ...] | None) -> list[Check]:
+    return run_checks(load_frame(path, sha256, name), target, task, image_shape=image_shape,
+                      roles=dict(roles) if roles is not None else None)
