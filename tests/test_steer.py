@@ -84,19 +84,34 @@ def test_pause_change_lr_and_resume_a_live_run(engine: Engine) -> None:
         store.request_control(run_id, "pause")
 
 
-def test_controls_are_checked() -> None:
+def test_controls_are_kept_and_checked(workspace: Path, db_url: str) -> None:
+    """run_controls on SQLite and PostgreSQL: asked, pending in order, applied with their epoch, dropped
+    when a stopped run is reopened, gone with the run."""
     from core.runs.store import RunStore
-    import os
 
-    store = RunStore(os.environ["WORKBENCH_HOME"])
+    store = RunStore(workspace, db_url)
     run_id = store.create_run(iris(3).to_dict())
     for bad in (0, -1, float("nan"), "fast", None):
         with pytest.raises(ConfigError, match="positive number"):
             store.request_control(run_id, "lr", bad)
     with pytest.raises(ConfigError, match="unknown control"):
         store.request_control(run_id, "rewind")
-    store.request_control(run_id, "pause")
-    assert [c.action for c in store.pending_controls(run_id)] == ["pause"]
+    first = store.request_control(run_id, "pause")
+    store.request_control(run_id, "lr", 0.5)
+    assert [(c.action, c.value) for c in store.pending_controls(run_id)] == [("pause", None), ("lr", 0.5)]
+    store.mark_control_applied(first, 1.5, "paused at epoch 2, step 3")
+    assert [c.action for c in store.pending_controls(run_id)] == ["lr"]
+    assert store.controls(run_id)[0].applied_epoch == 1.5
+    store.set_status(run_id, "cancelled", "stopped by the user")
+    with pytest.raises(WorkbenchError, match="cancelled"):
+        store.request_control(run_id, "resume")
+    store.reopen(run_id)
+    record = store.get(run_id)
+    assert (record.status, record.ended_at, record.status_reason, record.stop_requested) == ("queued", None, None,
+                                                                                              False)
+    assert store.pending_controls(run_id) == []  # asked of the run that ended, not of this one
+    store.delete(run_id)
+    assert store.controls(run_id) == []
 
 
 def test_a_stopped_run_resumes_as_if_it_never_stopped(engine: Engine, tmp_path: Path) -> None:

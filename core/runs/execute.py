@@ -247,7 +247,8 @@ class ReadOnlyStore:
     writes nothing, so the run has one set of metrics, artifacts and statuses: rank 0's."""
 
     _WRITES = frozenset({"create_run", "update", "set_status", "heartbeat", "request_stop", "delete",
-                         "log_metrics", "add_artifact", "forget_artifact"})
+                         "log_metrics", "add_artifact", "forget_artifact", "drop_metrics_after", "reopen",
+                         "request_control", "mark_control_applied"})
 
     def __init__(self, store: RunStore):
         self._store = store

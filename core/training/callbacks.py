@@ -202,7 +202,7 @@ class Steering(Callback):
     from the first step after it resumes."""
 
     def __init__(self, source: SteerSource, should_stop: Callable[[], str | None] = lambda: None,
-                 interval_s: float = 0.2, wait_s: float = 0.5):
+                 interval_s: float = 0.5, wait_s: float = 0.5):
         self.source, self.should_stop = source, should_stop
         self.interval_s, self.wait_s = interval_s, wait_s
         self.wake = threading.Event()  # set() ends a wait early (a signal handler, a test)
