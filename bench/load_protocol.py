@@ -195,6 +195,9 @@ def main() -> int:
     proc, url = (None, args.url) if args.url else start_app(home)
     try:
         log(load=os.getloadavg(), url=url, sessions=args.sessions, pages=pages, rounds=args.rounds)
+        # one session through every page first, untimed: a server's first visit of a page imports its modules
+        warm = summary(asyncio.run(run_sessions(url, 1, pages, 1)))
+        log(step="warm-up (one session, not counted)", **warm)
         if not args.train:
             log(step="sessions", **summary(asyncio.run(run_sessions(url, args.sessions, pages, args.rounds))))
             return 0
