@@ -7,6 +7,7 @@ from core.vocab import (
     MODEL_KINDS, OPTIMIZER_LABELS, OPTIMIZERS, PRECISIONS, SCHEDULES, models_for_task, monitor_choices,
     uses_learning_rate,
 )
+from core.runs.ray_executor import ray_address
 from core.training.device import available_devices
 from core.tuning.cv import submit_cv
 from core.tuning.repeats import MAX_REPEATS, submit_repeats
@@ -15,7 +16,9 @@ from workbench.ui import datasets as ds
 from workbench.ui import image_train
 from workbench.ui import state as ui_state
 from workbench.ui.common import md_escape, page_link
-from workbench.ui.forms import FORM_DEFAULTS, build_config, config_to_cli, device_options, hyperparam_inputs
+from workbench.ui.forms import (
+    FORM_DEFAULTS, build_config, cluster_device_options, config_to_cli, device_options, hyperparam_inputs,
+)
 from workbench.ui.insight import draw_repeats
 from workbench.ui.live import follow_open_request, live_panel
 from workbench.ui.boundary_view import live_boundary
@@ -179,7 +182,17 @@ with train_col:
     values["grad_clip"] = st.number_input("Gradient clipping (0 = off)", min_value=0.0, max_value=1e6, step=0.5,
                                           **kw("grad_clip"),
                                           help="Caps the size of each update; steadies unstable training.")
+    cluster = ray_address()
+    executor = "local"
+    if cluster:  # WORKBENCH_RAY_ADDRESS: the run may go to the Ray cluster
+        executor = st.radio("Train on", ("ray", "local"), key=f"{P}executor", horizontal=True,
+                            format_func=lambda e: {"ray": f"The Ray cluster ({cluster})",
+                                                   "local": "This machine"}[e],
+                            help="On Ray the run is a job on a node with the device it asks for; its metrics "
+                                 "come back through the database, its files go to the shared workspace.")
     devices = device_options(available_devices())
+    if executor == "ray":
+        devices = cluster_device_options(devices)
     keep_if_valid("device", devices)
     values["device"] = st.selectbox("Device", list(devices), **kw("device", devices),
                                     format_func=lambda d: devices[d],
@@ -245,7 +258,7 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
             parent_id = submit_repeats(engine, config, n_seeds)
             st.session_state.setdefault(REPEAT_PARENTS, []).append(parent_id)
         else:
-            run_id = engine.manager.submit(config)
+            run_id = engine.manager.submit(config, executor=executor)
     except WorkbenchError as exc:
         st.error(md_escape(exc), icon=":material/error:")
     else:

@@ -59,6 +59,28 @@ def postgres_url(postgres_server, monkeypatch: pytest.MonkeyPatch):
     postgres_server.drop_database(url)
 
 
+@pytest.fixture(scope="session")
+def ray_head():
+    """One local Ray head for the session (tests/ray_head.py: free ports, its own folder), stopped at its end."""
+    from tests import ray_head as heads
+
+    try:
+        head = heads.start()
+    except heads.NoRay as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"a Ray head is required in CI and cannot start: {exc}")
+        pytest.skip(f"no Ray head can be started here: {exc}")
+    yield head
+    head.stop()
+
+
+@pytest.fixture
+def ray_address(ray_head, monkeypatch: pytest.MonkeyPatch) -> str:
+    """WORKBENCH_RAY_ADDRESS naming the session's head: runs and trials go to it."""
+    monkeypatch.setenv("WORKBENCH_RAY_ADDRESS", ray_head.address)
+    return ray_head.address
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, workspace: Path) -> str:
     """The store's database, once as the workspace's SQLite file and once as a PostgreSQL database."""

@@ -229,3 +229,18 @@ def test_a_reload_keeps_the_sessions_runs(engine) -> None:
     assert not reloaded.exception
     assert reloaded.session_state["my_runs"] == [run_id]
     assert any(shown(m.value).startswith("**kept-over-reload**") for m in reloaded.markdown)
+
+
+def test_with_a_ray_cluster_configured_the_page_asks_where_to_train(monkeypatch) -> None:
+    monkeypatch.setenv("WORKBENCH_RAY_ADDRESS", "http://head:8265")
+    at = open_train()
+    where = widget(at.radio, "Train on")
+    assert where.options == ["The Ray cluster (http://head:8265)", "This machine"] and where.value == "ray"
+    devices = widget(at.selectbox, "Device").options
+    assert any("Ray node" in o for o in devices) or any("GPU" in o for o in devices[1:])  # a GPU to ask for
+    where.set_value("local").run()
+    assert not at.exception
+
+
+def test_without_a_ray_cluster_there_is_no_choice_of_where() -> None:
+    assert not [r for r in open_train().radio if r.label == "Train on"]

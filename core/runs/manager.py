@@ -25,7 +25,8 @@ import torch
 
 from core.config import RunConfig
 from core.data import Catalog, Split
-from core.runs import recovery, resume
+from core.errors import ConfigError
+from core.runs import ray_executor, recovery, resume
 from core.runs.executors import Executor, WorkerHandle, default_executor
 from core.runs.content_hash import pin_content_hash
 from core.runs.queue import in_queue_order, queue_name, queue_of, shares_the_cpu, side_by_side_on_cpu
@@ -34,6 +35,7 @@ from core.vocab import ACTIVE
 
 log = logging.getLogger(__name__)
 
+RAY_POLL_S = 1.0  # how often the dispatcher asks Ray after the jobs of its runs (an HTTP call each)
 RunEndedHook = Callable[[Sequence[str]], None]  # called with the ids of runs whose workers just ended
 
 
@@ -59,6 +61,8 @@ class RunManager:
         self.cpu_side_by_side = side_by_side_on_cpu() if self.slots["cpu"] > 0 else 0
         self.poll_s = poll_s
         self._workers: dict[str, _Worker] = {}
+        self._ray_runs: set[str] = set()  # runs this process handed to Ray, until they end
+        self._next_ray_check = 0.0
         self._ended_hooks: list[RunEndedHook] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -67,20 +71,34 @@ class RunManager:
 
     # --- public ---------------------------------------------------------------
     def submit(self, config: RunConfig, *, name: str | None = None, parent_id: str | None = None,
-               tags: tuple[str, ...] = (), split: Split | None = None) -> str:
+               tags: tuple[str, ...] = (), split: Split | None = None, executor: str | None = None) -> str:
         """Validate cheaply (the data must resolve), record the run as queued, and wake the dispatcher.
 
         `split`: rows to train on instead of the config's seeded split (a cross-validation fold);
-        it is in the run's folder before the run is queued."""
+        it is in the run's folder before the run is queued. `executor`: "ray" sends the run to the
+        Ray cluster (core.runs.ray_executor), "local" to this machine's workers; None: Ray when
+        WORKBENCH_RAY_ADDRESS is set, else local."""
         config.validate()
+        ray = self._ray(executor)
+        if ray is not None:
+            config = ray_executor.for_ray(config)
+            ray_executor.gpus_needed(config)  # cuda:all without a process count is bad input, said now
         ref = self.catalog.resolve(config.data.source)
         pinned = pin_content_hash(config, ref)
         config = pinned.config
         run_id = self.store.create_run(config.to_dict(), name=name or config.name, task=config.data.task,
                                        model=config.model.kind, dataset=ref.label, parent_id=parent_id, tags=tags,
-                                       split=split, owner_pid=os.getpid(),
-                                       queue_device=queue_of(config, _gpu_count(), _has_mps()),
-                                       summary=pinned.run_summary())
+                                       split=split, owner_pid=None if ray else os.getpid(),
+                                       queue_device=None if ray else queue_of(config, _gpu_count(), _has_mps()),
+                                       summary=pinned.run_summary(), executor="ray" if ray else None)
+        if ray is not None:
+            try:
+                ray.submit(run_id, config)
+            except Exception as exc:  # noqa: BLE001 - the run says why it never started
+                self.store.set_status(run_id, "failed", f"Ray did not take the run: {exc}")
+                raise
+            with self._lock:
+                self._ray_runs.add(run_id)
         self._wake.set()
         return run_id
 
@@ -88,10 +106,21 @@ class RunManager:
         """Queue a cancelled or interrupted run again, to go on from its checkpoint (core.runs.resume)."""
         record = self.store.get(run_id)
         config = RunConfig.from_dict(record.config)
-        resume.reopen(self.store, record.run_id, owner_pid=os.getpid(),
-                      queue_device=queue_of(config, _gpu_count(), _has_mps()))
+        resume.reopen(self.store, record.run_id, owner_pid=os.getpid(),  # here, also a run that ran on Ray
+                      queue_device=queue_of(config, _gpu_count(), _has_mps()), executor=None)
         self._wake.set()
         return record.run_id
+
+    def _ray(self, executor: str | None) -> "ray_executor.RayExecutor | None":
+        if executor not in (None, "ray", "local", "cli"):
+            raise ConfigError(f"executor must be local or ray, got {executor!r}")
+        if executor in ("local", "cli"):
+            return None
+        ray = ray_executor.executor_for(self.store.workspace)
+        if ray is None and executor == "ray":
+            raise ConfigError(f"a run goes to Ray only with {ray_executor.RAY_ADDRESS_ENV} set to the head's job "
+                              "server (http://HEAD:8265)")
+        return ray
 
     def on_run_ended(self, hook: RunEndedHook) -> None:
         """Call `hook` with the ids of runs whose workers have ended (from the dispatcher thread, after
@@ -99,7 +128,14 @@ class RunManager:
         self._ended_hooks.append(hook)
 
     def stop(self, run_id: str) -> None:
-        self.store.request_stop(run_id)
+        record = self.store.get(run_id)
+        self.store.request_stop(run_id)  # a queued run is cancelled at once, a running one stops between steps
+        if record.executor == "ray" and record.status in ACTIVE:
+            ray = ray_executor.executor_for(self.store.workspace)
+            if ray is not None:
+                ray.stop(run_id)  # a job still waiting for a node never starts
+                with self._lock:
+                    self._ray_runs.add(run_id)  # the dispatcher records how it ended
         self._wake.set()
 
     def active(self) -> list[str]:
@@ -152,8 +188,32 @@ class RunManager:
                 recovery.recover(self.store, w.run_id)  # a worker killed mid-write leaves a temp file behind
             else:  # a worker that exits normally has written its own status; this is the backstop
                 self.store.set_status(w.run_id, "failed", f"the training process exited with code {code}")
-        if done:
-            self._run_ended_hooks([w.run_id for w in done])
+        ended = [w.run_id for w in done] + self._reap_ray()
+        if ended:
+            self._run_ended_hooks(ended)
+
+    def _reap_ray(self) -> list[str]:
+        """Ray runs that have ended; a job that ended without its run saying so (killed, failed to
+        start, stopped while waiting for a node) gets the status and reason from Ray."""
+        with self._lock:
+            watched = list(self._ray_runs)
+        if not watched or time.monotonic() < self._next_ray_check:
+            return []
+        self._next_ray_check = time.monotonic() + RAY_POLL_S
+        ended = []
+        ray = ray_executor.executor_for(self.store.workspace)
+        for run_id in watched:
+            if self.store.get(run_id).status in ACTIVE:
+                state = ray.state(run_id) if ray else None
+                if state is None or not state.ended:
+                    continue
+                if self.store.get(run_id).status in ACTIVE:  # its own last words come first
+                    status, reason = ray_executor.ended_reason(state, ray.logs(run_id))
+                    self.store.set_status(run_id, status, reason)
+            with self._lock:
+                self._ray_runs.discard(run_id)
+            ended.append(run_id)
+        return ended
 
     def _run_ended_hooks(self, run_ids: list[str]) -> None:
         for hook in list(self._ended_hooks):

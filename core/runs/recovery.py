@@ -27,12 +27,13 @@ def mark_orphans(store: RunStore, stale_after_s: float = 120.0) -> list[str]:
     has ended loses the temp files a killed writer left behind.
 
     A process id means something only on its own machine: a run another machine trains (a team's
-    shared database, a Ray node) is judged by its heartbeat alone, and one queued there is left to it."""
+    shared database, a Ray node) is judged by its heartbeat alone, and one queued there is left to it
+    (a Ray run waits for a node in Ray's queue, whichever machine submitted it)."""
     marked = []
     runs = store.list_runs()
     here = this_host()
     for run in runs:
-        if run.host not in (None, here):
+        if run.host not in (None, here) or run.executor == "ray":  # a Ray job's pid is its node's
             if run.status in TRAINING and _stale(run.heartbeat_at or run.started_at, stale_after_s):
                 if store.set_status(run.run_id, "interrupted", f"the training process on {run.host} stopped "
                                                                "sending heartbeats"):

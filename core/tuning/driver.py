@@ -112,7 +112,7 @@ def _run_trial(service: RunService, parent_id: str, spec: StudySpec, base: RunCo
         trial.set_user_attr("reason", str(exc))
         return _Outcome(TrialState.FAIL, reason=str(exc))
     run_id = service.manager.submit(config, name=f"{spec.name}-trial{trial.number}", parent_id=parent_id,
-                                   tags=(TRIAL_TAG, spec.name, f"trial:{trial.number}"))
+                                   tags=(TRIAL_TAG, spec.name, f"trial:{trial.number}"), executor=spec.executor)
     trial.set_user_attr("run_id", run_id)
     watch = _Watch()
     next_beat = time.monotonic() + HEARTBEAT_S

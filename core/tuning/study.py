@@ -42,6 +42,7 @@ class StudySpec:
     task: str
     seed: int = 0
     pruning: bool = True
+    executor: str | None = None  # where trials train: "ray", "local"; None: Ray when configured (RunManager.submit)
 
     @property
     def monitor(self) -> str:
@@ -54,7 +55,7 @@ class StudySpec:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "metric": self.metric, "direction": self.direction, "n_trials": self.n_trials,
                 "space": [p.to_dict() for p in self.space], "task": self.task, "seed": self.seed,
-                "pruning": self.pruning}
+                "pruning": self.pruning, "executor": self.executor}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "StudySpec":
@@ -75,7 +76,8 @@ def default_pruner(spec: StudySpec, epochs: int) -> optuna.pruners.BasePruner:
 
 # --- creating, listing, stopping ------------------------------------------------------------
 def create_study(service: RunService, base: RunConfig, space: Sequence[SearchParam], n_trials: int, *,
-                 metric: str | None = None, name: str | None = None, pruning: bool = True) -> str:
+                 metric: str | None = None, name: str | None = None, pruning: bool = True,
+                 executor: str | None = None) -> str:
     """Check everything a user can get wrong, then record the study (parent run + Optuna study); returns
     the parent's run id. Start it with run_study (CLI) or core.tuning.background.start (UI)."""
     base.validate()
@@ -92,7 +94,7 @@ def create_study(service: RunService, base: RunConfig, space: Sequence[SearchPar
     base = pinned.config.evolve(name=None)
     spec = StudySpec(name=name, metric=metric, direction="maximize" if metric_direction(metric) == "max"
                      else "minimize", n_trials=int(n_trials), space=tuple(space), task=task,
-                     seed=base.train.seed, pruning=pruning)
+                     seed=base.train.seed, pruning=pruning, executor=executor)
     study = optuna.create_study(storage=optuna_storage(service.workspace), study_name=name,
                                 direction=spec.direction)
     # pid: another process's start-up check sees a live owner and leaves the study alone

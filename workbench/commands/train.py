@@ -20,7 +20,7 @@ from core.data.catalog import sample_sequence
 from core.training.augment import resolve_augment
 from core.training.callbacks import Callback, TrainerView
 from core.training.device import cpu_threads, resolve_device
-from core.vocab import IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, SEQUENCE_KINDS, TASKS, primary_metric
+from core.vocab import ACTIVE, IMAGE_COLORS, MODEL_KINDS, OPTIMIZERS, PRECISIONS, SCHEDULES, SEQUENCE_KINDS, TASKS, primary_metric
 
 DEVICE_HELP = ("auto (default: a GPU if there is one), cpu, cuda (the default GPU), cuda:N (GPU number N), "
                "cuda:all (every GPU, one process each) or mps")
@@ -95,10 +95,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, metavar="N",
                    help="train N times with seeds SEED, SEED+1, ... on one split: mean +- std and a 95%% t "
                         "interval per metric")
+    add_executor_argument(p, "train in this process")
     p.add_argument("--workspace", help="default: $WORKBENCH_HOME or the per-user data folder")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(command="train")
+
+
+def add_executor_argument(p: argparse.ArgumentParser, local: str) -> None:
+    p.add_argument("--executor", choices=("local", "ray"),
+                   help=f"ray: submit to the Ray cluster at $WORKBENCH_RAY_ADDRESS (a job per run, with its GPUs); "
+                        f"local: {local} (default: ray when WORKBENCH_RAY_ADDRESS is set, else local)")
+
+
+def chosen_executor(args: argparse.Namespace) -> str:
+    from core.runs.ray_executor import RAY_ADDRESS_ENV, ray_address
+
+    executor = getattr(args, "executor", None) or ("ray" if ray_address() else "local")
+    if executor == "ray" and not ray_address():
+        raise ConfigError(f"--executor ray needs {RAY_ADDRESS_ENV}: the Ray head's job server, e.g. "
+                          "http://HEAD:8265")
+    return executor
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -212,10 +229,14 @@ def run(args: argparse.Namespace) -> int:
     pinned = pin_content_hash(config, ref)
     if pinned.warning:  # said here at once, and kept with the run (its CV parent) among its events
         print(f"workbench: warning: {pinned.warning}", file=sys.stderr)
-    resolve_device(config.train.device)  # a GPU this machine lacks is bad input, not a failed run
-    torch.set_num_threads(cpu_threads())  # as a worker trains: all cores but one, the app's
     if args.cv is not None and args.repeats is not None:
         raise ConfigError("choose --cv or --repeats, not both")
+    if chosen_executor(args) == "ray":
+        if args.cv is not None or args.repeats is not None:
+            raise ConfigError("--cv and --repeats train here; leave out --executor ray (or WORKBENCH_RAY_ADDRESS)")
+        return _run_on_ray(args, engine, config)  # the GPU is the cluster's question, not this machine's
+    resolve_device(config.train.device)  # a GPU this machine lacks is bad input, not a failed run
+    torch.set_num_threads(cpu_threads())  # as a worker trains: all cores but one, the app's
     if args.cv is not None:
         return _run_cv(args, engine, config)  # the CV parent pins the config itself, and keeps the warning
     if args.repeats is not None:
@@ -243,11 +264,37 @@ def execute_here(args: argparse.Namespace, engine: Engine, run_id: str) -> int:
 
     callbacks = [] if (args.quiet or not sys.stderr.isatty() and args.json) else [ProgressBar()]
     status = execute_run(engine.store, engine.catalog, run_id, callbacks=callbacks, should_stop=should_stop)
+    return _report(args, engine, run_id, status)
+
+
+def _run_on_ray(args: argparse.Namespace, engine: Engine, config: RunConfig) -> int:
+    """Submit the run to Ray and follow it in the store until it ends; Ctrl-C or SIGTERM stops it through Ray."""
+    run_id = engine.manager.submit(config, name=config.name, executor="ray")
+    stops: list[str] = []
+    previous = {sig: signal.signal(sig, lambda signum, _f: stops.append(signal.Signals(signum).name))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    if not args.quiet:
+        print(f"workbench: run {run_id} submitted to Ray as job workbench-{run_id}", file=sys.stderr)
+    try:
+        stopping = False
+        while engine.store.get(run_id).status in ACTIVE:
+            if stops and not stopping:
+                stopping = True
+                engine.manager.stop(run_id)
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        engine.close()
+    return _report(args, engine, run_id, engine.store.get(run_id).status)
+
+
+def _report(args: argparse.Namespace, engine: Engine, run_id: str, status: str) -> int:
     record = engine.store.get(run_id)
     result = {
         "run_id": run_id, "status": status, "status_reason": record.status_reason, "task": record.task,
         "device": record.device, "duration_s": record.summary.get("duration_s"),
-        "samples_per_s": record.summary.get("samples_per_s"),
+        "samples_per_s": record.summary.get("samples_per_s"), "host": record.host, "executor": record.executor,
         "metrics": {k: record.metrics.get(k, {}) for k in ("val", "test")},
         "baselines": record.summary.get("baselines", {}),
         "skipped_files": record.summary.get("skipped_files", []),

@@ -16,7 +16,9 @@ from core.vocab import OPTIMIZERS
 from core.engine import Engine
 from core.errors import ConfigError
 from core.training.device import resolve_device
-from workbench.commands.train import DEVICE_HELP, add_data_arguments, config_from_args, device_arg
+from workbench.commands.train import (
+    DEVICE_HELP, add_data_arguments, add_executor_argument, chosen_executor, config_from_args, device_arg,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     p.add_argument("--seed", type=int, help="seeds both the trials and Optuna's sampler")
     p.add_argument("--name", help="the study's name (default: tune-MODEL-DATA)")
+    add_executor_argument(p, "each trial in a worker process of this machine")
     p.add_argument("--resume", metavar="STUDY", help="continue a stopped or interrupted study (its name or run id)")
     p.add_argument("--workspace", help="default: $WORKBENCH_HOME or the per-user data folder")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
@@ -59,12 +62,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         study_name, args.name = args.name, None  # --name names the study, not each trial's config
         config = config_from_args(args)
-        resolve_device(config.train.device)  # before any trial: each would fail on a GPU this machine lacks
+        executor = chosen_executor(args)
+        if executor == "local":
+            resolve_device(config.train.device)  # before any trial: each would fail on a GPU this machine lacks
         space = parse_search(args.search, config.model.kind) if args.search else default_search(config.model.kind)
         if not space:
             raise ConfigError(f"{config.model.kind} has nothing to search by default; pass --search lr, for example")
         parent_id = create_study(engine, config, space, args.trials, metric=args.metric, name=study_name,
-                                 pruning=not args.no_pruning)
+                                 pruning=not args.no_pruning, executor=executor)
     stops: list[str] = []
     previous = {sig: signal.signal(sig, lambda signum, _f: stops.append(signal.Signals(signum).name))
                 for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -108,6 +108,13 @@ def device_options(devices: list[dict[str, Any]]) -> dict[str, str]:
     return options
 
 
+def cluster_device_options(options: dict[str, str]) -> dict[str, str]:
+    """The Device select when the run goes to Ray: a GPU is the cluster's, even where this machine has none."""
+    if "cuda" in options or any(k.startswith("cuda:") for k in options):
+        return options
+    return {**options, "cuda": "A GPU on a Ray node (Ray picks one)"}
+
+
 def config_to_cli(config: RunConfig) -> str:
     """`workbench train ...` with the common flags; what has no flag is only in the YAML."""
     d, m, o, s, t = config.data, config.model, config.optim, config.schedule, config.train
