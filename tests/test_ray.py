@@ -48,7 +48,9 @@ def test_a_run_submitted_to_ray_completes_and_says_where_it_ran(postgres_url, ra
     assert result["executor"] == "ray" and result["host"]
     listed = _listed(capsys, workspace)[result["run_id"]]
     assert listed["executor"] == "ray" and listed["host"] == result["host"]
-    assert ray_executor.executor_for(workspace).state(result["run_id"]).status == "SUCCEEDED"
+    ray = ray_executor.executor_for(workspace)  # the run has ended; its process may still be exiting
+    assert wait_for(lambda: ray.state(result["run_id"]).ended, 60, interval_s=0.2, what="the job ending")
+    assert ray.state(result["run_id"]).status == "SUCCEEDED"
     assert main(["show", result["run_id"], "--logs", "--workspace", str(workspace)]) == 0
     assert "core.runs.ray_job" in capsys.readouterr().out  # the job's log, as Ray keeps it
     print(f"ray run wall time {wall_s:.1f} s")
