@@ -70,11 +70,47 @@ def test_every_defaults_to_a_fifth_and_zero_is_off(tmp_path: Path) -> None:
     assert snapshot_every(base) == 6
     assert snapshot_every(base.evolve(train={"epochs": 3})) == 1
     assert snapshot_every(base.evolve(train={"shap_every": 0})) == 0
+    from safetensors.torch import load_file
+
     engine = Engine(tmp_path)
     try:
-        config = base.evolve(train={"epochs": 2, "shap_every": 0, "device": "cpu"})
-        run_id = engine.store.create_run(config.to_dict(), model="mlp", dataset="iris", name="off")
-        assert execute_run(engine.store, engine.catalog, run_id) == "completed"
-        assert importance_history(engine.store, run_id) is None
+        weights = {}
+        for every in (0, 1):  # dropout draws from torch's generator: the snapshots must not move it
+            config = base.evolve(train={"epochs": 2, "shap_every": every, "device": "cpu"},
+                                 model={"kind": "mlp", "params": {"dropout": 0.2}})
+            run_id = engine.store.create_run(config.to_dict(), model="mlp", dataset="iris", name=f"every-{every}")
+            assert execute_run(engine.store, engine.catalog, run_id) == "completed"
+            assert (importance_history(engine.store, run_id) is None) == (every == 0)
+            weights[every] = load_file(str(engine.store.run_dir(run_id) / "model.safetensors"))
+        assert all(np.array_equal(weights[0][k].numpy(), weights[1][k].numpy()) for k in weights[0])
+    finally:
+        engine.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_snapshots_leave_a_cuda_run_unchanged(tmp_path: Path, precision: str) -> None:
+    """On a GPU (CUDA graphs on, mixed precision too) the snapshots change no weight and still rank the signal first."""
+    from safetensors.torch import load_file
+
+    csv = one_feature_matters(tmp_path / "toy.csv")
+    engine = Engine(tmp_path)
+    try:
+        weights = {}
+        for every in (0, 2):
+            config = RunConfig(data=DataConfig(source=str(csv), target="label"),
+                               model=ModelConfig(kind="mlp", params={"hidden_sizes": [16], "dropout": 0.1}),
+                               optim=OptimConfig(lr=0.03),
+                               train=TrainConfig(epochs=6, seed=0, device="cuda", precision=precision,
+                                                 early_stopping=False, shap_every=every, drop_last=True))
+            run_id = engine.store.create_run(config.to_dict(), model="mlp", dataset="toy")
+            assert execute_run(engine.store, engine.catalog, run_id) == "completed", engine.store.get(run_id).status_reason
+            weights[every] = load_file(str(engine.store.run_dir(run_id) / "model.safetensors"))
+            if every:
+                history = importance_history(engine.store, run_id)
+                assert history.epochs == [2, 4, 6] and list(history.final())[0] == "signal"
+        # a perturbed random stream (other dropout masks) would move the weights by ~1e-2; cuBLAS may differ by ulps
+        for k in weights[0]:
+            np.testing.assert_allclose(weights[0][k].float().numpy(), weights[2][k].float().numpy(), rtol=1e-4, atol=1e-5)
     finally:
         engine.close()
