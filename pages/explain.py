@@ -202,6 +202,10 @@ def time_tab() -> None:
 
 
 def compare_tab() -> None:
+    if ctx.data_kind == "image":
+        st.info("Runs are compared column by column; an image's inputs are its pixels, so compare two image runs "
+                "by their pictures' maps on the SHAP tab.", icon=":material/info:")
+        return
     explain_insight.draw_compare(engine, run, runs, shap_params)
 
 

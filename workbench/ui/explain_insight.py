@@ -49,7 +49,8 @@ def _leader(importance: dict[str, float]) -> str:
 
 def draw_compare(engine: Any, run: RunRecord, runs: Sequence[RunRecord], params: ShapParams) -> None:
     store = engine.store
-    others = [r for r in runs if r.run_id != run.run_id and r.config.get("sequence") is None]
+    others = [r for r in runs if r.run_id != run.run_id and r.config.get("sequence") is None
+              and r.summary.get("data_kind") != "image"]
     if not others:
         st.info("Train a second model to compare its explanation with this one's.", icon=":material/info:")
         return
