@@ -186,7 +186,7 @@ with train_col:
     executor = "local"
     if cluster:  # WORKBENCH_RAY_ADDRESS: the run may go to the Ray cluster
         executor = st.radio("Train on", ("ray", "local"), key=f"{P}executor", horizontal=True,
-                            format_func=lambda e: {"ray": f"The Ray cluster ({cluster})",
+                            format_func=lambda e: {"ray": f"The Ray cluster (`{cluster}`)",
                                                    "local": "This machine"}[e],
                             help="On Ray the run is a job on a node with the device it asks for; its metrics "
                                  "come back through the database, its files go to the shared workspace.")

@@ -235,7 +235,7 @@ def test_with_a_ray_cluster_configured_the_page_asks_where_to_train(monkeypatch)
     monkeypatch.setenv("WORKBENCH_RAY_ADDRESS", "http://head:8265")
     at = open_train()
     where = widget(at.radio, "Train on")
-    assert where.options == ["The Ray cluster (http://head:8265)", "This machine"] and where.value == "ray"
+    assert where.options == ["The Ray cluster (`http://head:8265`)", "This machine"] and where.value == "ray"
     devices = widget(at.selectbox, "Device").options
     assert any("Ray node" in o for o in devices) or any("GPU" in o for o in devices[1:])  # a GPU to ask for
     where.set_value("local").run()
