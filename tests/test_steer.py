@@ -198,7 +198,7 @@ class ChangeLrAt(Callback):
             trainer.set_learning_rate(self.lr)
 
 
-def _fit_trainer(callbacks, *, graphs: bool, resume=None, schedule: str = "constant"):
+def _fit_trainer(callbacks, *, graphs: bool, resume=None, schedule: str = "constant", device: str = "cuda"):
     import numpy as np
     import torch
 
@@ -210,7 +210,7 @@ def _fit_trainer(callbacks, *, graphs: bool, resume=None, schedule: str = "const
     y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 1).astype(np.int64)
     config = RunConfig(data=DataConfig("synthetic", "y"), model=ModelConfig("mlp", {"hidden_sizes": [8]}),
                        optim=OptimConfig("adam", lr=0.01), schedule=ScheduleConfig(name=schedule),
-                       train=TrainConfig(epochs=4, batch_size=32, device="cuda", early_stopping=False))
+                       train=TrainConfig(epochs=4, batch_size=32, device=device, early_stopping=False))
     torch.manual_seed(0)
     trainer = Trainer(config, "multiclass", callbacks, cuda_graphs=graphs, resume=resume)
     try:
@@ -218,6 +218,32 @@ def _fit_trainer(callbacks, *, graphs: bool, resume=None, schedule: str = "const
     except CancelFit:
         pass
     return trainer
+
+
+class HalveLrAt(Callback):
+    """Halves the learning rate after global step `step`, noting the rate it found."""
+
+    def __init__(self, step: int):
+        self.step, self.found = step, None
+
+    def on_step_end(self, trainer, *, step: int, **kwargs) -> None:
+        if step == self.step:
+            self.found = trainer.progress()["lr"]
+            self.words = trainer.set_learning_rate(self.found / 2)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "step", "onecycle"])
+def test_a_schedule_goes_on_from_the_new_rate(schedule: str) -> None:
+    """Halved mid-epoch 2: from there on every rate is half the unchanged run's, the schedule's shape kept."""
+    plain = _fit_trainer([], graphs=False, schedule=schedule, device="cpu")
+    halve = HalveLrAt(9)
+    steered = _fit_trainer([halve], graphs=False, schedule=schedule, device="cpu")
+    before = [row["lr"] for row in plain.history_]
+    after = [row["lr"] for row in steered.history_]
+    assert after[0] == pytest.approx(before[0])
+    assert after[1:] == pytest.approx([lr / 2 for lr in before[1:]], rel=1e-6)
+    assert halve.words.startswith(f"learning rate {halve.found:.4g} \u2192 {halve.found / 2:.4g} from the step "
+                                  "after epoch 2, step 3 (the schedule goes on from it)")
 
 
 @pytest.mark.gpu

@@ -208,7 +208,7 @@ class Trainer:
             "epoch": self.epoch_, "epochs": epochs, "step": self.step_in_epoch_, "steps_per_epoch": steps,
             "fraction": fraction, "elapsed_s": elapsed,
             "eta_s": elapsed * (1 - fraction) / this_fit if this_fit > 0 else None,
-            "lr": self.optimizer_.param_groups[0]["lr"], "optimizer": self.optimizer_name_,
+            "lr": float(self.optimizer_.param_groups[0]["lr"]), "optimizer": self.optimizer_name_,
             "samples_per_s": self.samples_per_s_ or live_rate, "batch_size": self.batch_size_,
             "gpu_mem_mb": memory_mb(self.device_), "device": str(self.device_), "step_mode": self.step_mode_,
             "processes": self.ranks.world if self.ranks else 1,

@@ -56,7 +56,9 @@ def controls(engine: Any, record: RunRecord, key: str) -> None:
     if record.progress.get("optimizer") == "lbfgs":
         lr_col.caption("L-BFGS picks its own step size: there is no learning rate to change.")
         return
-    current = float(record.progress.get("lr") or record.config.get("optim", {}).get("lr") or 1e-3)
+    # a schedule may have brought the rate to (almost) zero: the field starts within its bounds
+    current = min(max(float(record.progress.get("lr") or record.config.get("optim", {}).get("lr") or 1e-3), 1e-8),
+                  10.0)
     lr = lr_col.number_input("New learning rate", min_value=1e-8, max_value=10.0, value=current, step=current / 2,
                              format="%.6g", key=f"{key}_lr_{record.run_id}",
                              help="Applies to every layer from the next step; a schedule goes on from the new rate.")
