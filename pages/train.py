@@ -252,10 +252,10 @@ reset_col.button("Reset to defaults", icon=":material/restart_alt:", on_click=re
 if start_col.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None):
     try:
         if use_cv:
-            parent_id = submit_cv(engine, config, folds)
+            parent_id = submit_cv(engine, config, folds, executor=executor)
             st.session_state.setdefault(CV_PARENTS, []).append(parent_id)
         elif use_repeats:
-            parent_id = submit_repeats(engine, config, n_seeds)
+            parent_id = submit_repeats(engine, config, n_seeds, executor=executor)
             st.session_state.setdefault(REPEAT_PARENTS, []).append(parent_id)
         else:
             run_id = engine.manager.submit(config, executor=executor)

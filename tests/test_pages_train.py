@@ -231,7 +231,7 @@ def test_a_reload_keeps_the_sessions_runs(engine) -> None:
     assert any(shown(m.value).startswith("**kept-over-reload**") for m in reloaded.markdown)
 
 
-def test_with_a_ray_cluster_configured_the_page_asks_where_to_train(monkeypatch) -> None:
+def test_with_a_ray_cluster_configured_the_page_asks_where_to_train(monkeypatch, engine) -> None:
     monkeypatch.setenv("WORKBENCH_RAY_ADDRESS", "http://head:8265")
     at = open_train()
     where = widget(at.radio, "Train on")
@@ -239,7 +239,22 @@ def test_with_a_ray_cluster_configured_the_page_asks_where_to_train(monkeypatch)
     devices = widget(at.selectbox, "Device").options
     assert any("Ray node" in o for o in devices) or any("GPU" in o for o in devices[1:])  # a GPU to ask for
     where.set_value("local").run()
+    widget(at.number_input, "Epochs").set_value(1).run()
+    widget(at.button, "Start training").click().run()
+    assert not at.exception and not at.error
+    (run,) = engine.store.list_runs()
+    assert run.executor is None  # this machine's worker, though a cluster is configured
+
+
+def test_a_ray_cluster_that_does_not_answer_is_said_in_words(monkeypatch, engine) -> None:
+    monkeypatch.setenv("WORKBENCH_RAY_ADDRESS", "http://127.0.0.1:9")  # nothing listens there
+    at = open_train()
+    widget(at.button, "Start training").click().run()
     assert not at.exception
+    said = " ".join(e.value for e in at.error)
+    assert "no Ray cluster answers at http://127.0.0.1:9" in shown(said) and "Traceback" not in said
+    (run,) = engine.store.list_runs()
+    assert run.status == "failed" and run.status_reason.startswith("Ray did not take the run")
 
 
 def test_without_a_ray_cluster_there_is_no_choice_of_where() -> None:

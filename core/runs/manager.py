@@ -25,7 +25,7 @@ import torch
 
 from core.config import RunConfig
 from core.data import Catalog, Split
-from core.errors import ConfigError
+from core.errors import ConfigError, WorkbenchError
 from core.runs import ray_executor, recovery, resume
 from core.runs.executors import Executor, WorkerHandle, default_executor
 from core.runs.content_hash import pin_content_hash
@@ -94,9 +94,11 @@ class RunManager:
         if ray is not None:
             try:
                 ray.submit(run_id, config)
-            except Exception as exc:  # noqa: BLE001 - the run says why it never started
+            except Exception as exc:  # noqa: BLE001 - the run says why it never started, and so does the caller
                 self.store.set_status(run_id, "failed", f"Ray did not take the run: {exc}")
-                raise
+                if isinstance(exc, WorkbenchError):
+                    raise
+                raise ConfigError(f"Ray did not take the run: {exc}") from exc
             with self._lock:
                 self._ray_runs.add(run_id)
         self._wake.set()

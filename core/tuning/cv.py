@@ -128,7 +128,7 @@ def _child_tags(number: int) -> tuple[str, ...]:
     return ("cv-fold", f"{FOLD_TAG}{number}")
 
 
-def submit_cv(service: RunService, config: RunConfig, k: int) -> str:
+def submit_cv(service: RunService, config: RunConfig, k: int, *, executor: str | None = None) -> str:
     """K-fold CV through the run manager (one queued child per fold); returns the parent's run id.
 
     Each child is queued with its fold's split file in its folder. The parent completes when its
@@ -137,7 +137,7 @@ def submit_cv(service: RunService, config: RunConfig, k: int) -> str:
     plan = plan_cv(service.store, service.catalog, config, k)
     for number, split in enumerate(plan.folds, start=1):
         service.manager.submit(plan.config, name=_child_name(service.store, plan.parent_id, number),
-                               parent_id=plan.parent_id, tags=_child_tags(number), split=split)
+                               parent_id=plan.parent_id, tags=_child_tags(number), split=split, executor=executor)
     return plan.parent_id
 
 

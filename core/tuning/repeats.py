@@ -79,12 +79,14 @@ def _member(store: RunStore, plan: RepeatPlan, number: int) -> tuple[RunConfig, 
             ("repeat-member", f"{MEMBER_TAG}{number}"))
 
 
-def submit_repeats(service: RunService, config: RunConfig, n: int) -> str:
-    """N seeds through the run manager (one queued member each); returns the parent's run id."""
+def submit_repeats(service: RunService, config: RunConfig, n: int, *, executor: str | None = None) -> str:
+    """N seeds through the run manager (one queued member each, `executor` as RunManager.submit's);
+    returns the parent's run id."""
     plan = plan_repeats(service.store, service.catalog, config, n)
     for number in range(1, n + 1):
         member, name, tags = _member(service.store, plan, number)
-        service.manager.submit(member, name=name, parent_id=plan.parent_id, tags=tags, split=plan.split)
+        service.manager.submit(member, name=name, parent_id=plan.parent_id, tags=tags, split=plan.split,
+                               executor=executor)
     return plan.parent_id
 
 
