@@ -24,6 +24,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update"]
 VIEWPORT = {"width": 1400, "height": 900}
 
+try:  # Playwright's expect() waits 5 s by default; on 2 shared cores a page (the first, while the
+    # warm worker server boots beside it) can take longer to draw. Still a wait on a condition.
+    from playwright.sync_api import expect as _expect
+
+    _expect.set_options(timeout=30_000)
+except ImportError:  # no playwright: the browser tests skip with the reason
+    pass
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
