@@ -144,6 +144,27 @@ def test_start_up_recovery_marks_orphans(store: RunStore) -> None:
     assert [store.get(r).status for r in (running, queued, alive)] == ["interrupted", "interrupted", "running"]
 
 
+def test_writers_replacing_one_artifact_at_once_all_succeed(store: RunStore) -> None:
+    run_id = store.create_run({})
+    path = store.run_dir(run_id) / "model.safetensors"
+    path.write_bytes(b"weights")
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for _ in range(10):
+                store.add_artifact(run_id, "weights", path)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures and list(store.artifacts(run_id)) == ["weights"]
+
+
 def test_threads_creating_runs_at_once_get_distinct_names(store: RunStore) -> None:
     made: list[str] = []
     threads = [threading.Thread(target=lambda: made.append(store.create_run({}, model="mlp", dataset="iris")))

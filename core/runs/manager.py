@@ -135,7 +135,10 @@ class RunManager:
         if record.executor == "ray" and record.status in ACTIVE:
             ray = ray_executor.executor_for(self.store.workspace)
             if ray is not None:
-                ray.stop(run_id)  # a job still waiting for a node never starts
+                try:
+                    ray.stop(run_id)  # Ray's SIGTERM; the stop flag above reaches the run even if this cannot
+                except WorkbenchError as exc:
+                    log.warning("run %s: %s", run_id, exc)
                 with self._lock:
                     self._ray_runs.add(run_id)  # the dispatcher records how it ended
         self._wake.set()

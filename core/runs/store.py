@@ -396,7 +396,9 @@ class RunStore:
         rel = p.relative_to(self.workspace) if p.is_absolute() and p.is_relative_to(self.workspace) else p
         digest, size = sha256_file(p), p.stat().st_size
         c = artifacts_table.c
-        with self._write() as con:  # one transaction: a reader sees the old row or the new, never none
+        # one transaction: a reader sees the old row or the new, never none; serial: two writers of one
+        # kind at once (a checkpoint thread and the run's end) would both find no row on PostgreSQL
+        with self._write(serial=True) as con:
             con.execute(delete(artifacts_table).where(c.run_id == run_id, c.kind == kind))
             con.execute(insert(artifacts_table).values(run_id=run_id, kind=kind, path=str(rel), sha256=digest,
                                                        bytes=size, created_at=time.time()))
