@@ -3,7 +3,9 @@
 It asks Optuna for a trial, submits it to the RunManager (same queue and device rules as any
 run, trained in a worker process), and polls the trial's validation rows from the store: each
 epoch's value goes to `trial.report`, and when the pruner says so the driver stops the run and
-tells Optuna PRUNED. The driver runs in the CLI process or in a thread of the UI server
+tells Optuna PRUNED. Trials on this machine's CPU queue run side by side, as many as the queue
+trains at once (core.runs.queue.side_by_side_on_cpu), through Optuna's ask and tell; elsewhere
+(a GPU, a Ray cluster) one at a time. The driver runs in the CLI process or in a thread of the UI server
 (core.tuning.background); it checks the parent's stop flag between polls, so a study can be
 stopped from any process.
 """
@@ -21,7 +23,9 @@ from optuna.trial import TrialState
 
 from core.config import RunConfig
 from core.errors import ConfigError
+from core.runs.queue import shares_the_cpu, side_by_side_on_cpu
 from core.runs.service import RunService
+from core.runs.store import RunRecord
 from core.tuning.results import run_or_none, trial_row, write_summary
 from core.tuning.space import apply_values, suggest
 from core.tuning.storage import HEARTBEAT_S, beat, claim, fail_crashed_trials, fail_own_trials, optuna_storage
@@ -49,13 +53,22 @@ class _Watch:
     user_stop: bool = False
 
 
+@dataclass
+class _InFlight:
+    trial: optuna.Trial
+    run_id: str
+    watch: _Watch = field(default_factory=_Watch)
+    next_beat: float = field(default_factory=lambda: time.monotonic() + HEARTBEAT_S)
+
+
 def run_study(service: RunService, parent_id: str, *, should_stop: Callable[[], bool] | None = None,
               on_trial: Callable[[TrialRow], None] | None = None,
               pruner: optuna.pruners.BasePruner | None = None, poll_s: float = 0.2) -> str:
-    """Run the study's remaining trials one after another; returns the parent's terminal status.
+    """Run the study's remaining trials; returns the parent's terminal status.
 
-    One trial at a time: the manager runs one run per device anyway, and a sequential
-    TPE with a fixed seed proposes the same trials every time.
+    Trials that share this machine's CPU queue run side by side (as many as the queue trains at
+    once); a GPU's or a cluster's one after another. The TPE sampler's first trials are seeded
+    random proposals, so a small search proposes the same trials either way.
     """
     store = service.store
     record = store.get(parent_id)
@@ -74,22 +87,41 @@ def run_study(service: RunService, parent_id: str, *, should_stop: Callable[[], 
     def stop_now() -> bool:
         return store.stop_requested(parent_id) or bool(should_stop and should_stop())
 
+    def told(trial: optuna.Trial, outcome: _Outcome) -> None:
+        _tell(study, trial, outcome)
+        write_summary(service, parent_id, spec, study)
+        if on_trial:
+            on_trial(trial_row(service, study.get_trials(deepcopy=False)[trial.number]))
+
     stopped, error = False, None
+    flying: list[_InFlight] = []
+    width = 1  # until the first trial's run says which queue the trials wait in
     try:
-        # another driver's running trial counts: drivers sharing a study (several processes or
-        # machines on one database) never run more than n_trials between them
-        while _finished(study) + _running(study) < spec.n_trials and not stopped:
-            if stop_now():
+        while True:
+            if not stopped and stop_now():
                 stopped = True
+            # another driver's running trial counts: drivers sharing a study (several processes or
+            # machines on one database) never run more than n_trials between them
+            while not stopped and len(flying) < width and _finished(study) + _running(study) < spec.n_trials:
+                trial = study.ask()
+                claim(trial)
+                started = _start_trial(service, parent_id, spec, base, trial)
+                if isinstance(started, _Outcome):
+                    told(trial, started)
+                    continue
+                flying.append(started)
+                width = _side_by_side(store.get(started.run_id))
+            if not flying:
                 break
-            trial = study.ask()
-            claim(trial)
-            outcome = _run_trial(service, parent_id, spec, base, trial, stop_now, poll_s)
-            _tell(study, trial, outcome)
-            stopped = outcome.stopped
-            write_summary(service, parent_id, spec, study)
-            if on_trial:
-                on_trial(trial_row(service, study.get_trials(deepcopy=False)[trial.number]))
+            for item in list(flying):
+                outcome = _poll_trial(service, spec, item, stopped)
+                if outcome is None:
+                    continue
+                flying.remove(item)
+                told(item.trial, outcome)
+                stopped = stopped or outcome.stopped
+            if flying:
+                time.sleep(poll_s)
         if not stopped:
             stopped = _wait_for_other_drivers(service, study, stop_now, poll_s)
     except Exception as exc:  # noqa: BLE001 - the study fails with a reason rather than staying "running"
@@ -102,9 +134,13 @@ def run_study(service: RunService, parent_id: str, *, should_stop: Callable[[], 
     return _finalize(service, parent_id, spec, study, stopped, error)
 
 
-def _run_trial(service: RunService, parent_id: str, spec: StudySpec, base: RunConfig, trial: optuna.Trial,
-               stop_now: Callable[[], bool], poll_s: float) -> _Outcome:
-    store = service.store
+def _side_by_side(run: RunRecord) -> int:
+    """How many trials run at once: the CPU queue's side-by-side count for trials it trains here."""
+    return side_by_side_on_cpu() if shares_the_cpu(run) and run.executor != "ray" else 1
+
+
+def _start_trial(service: RunService, parent_id: str, spec: StudySpec, base: RunConfig,
+                 trial: optuna.Trial) -> _InFlight | _Outcome:
     values = suggest(trial, spec.space)
     try:
         config = apply_values(base, values)
@@ -114,21 +150,23 @@ def _run_trial(service: RunService, parent_id: str, spec: StudySpec, base: RunCo
     run_id = service.manager.submit(config, name=f"{spec.name}-trial{trial.number}", parent_id=parent_id,
                                    tags=(TRIAL_TAG, spec.name, f"trial:{trial.number}"), executor=spec.executor)
     trial.set_user_attr("run_id", run_id)
-    watch = _Watch()
-    next_beat = time.monotonic() + HEARTBEAT_S
-    while True:
-        if time.monotonic() >= next_beat:
-            beat(trial.study, trial._trial_id)
-            next_beat = time.monotonic() + HEARTBEAT_S
-        status = store.get(run_id).status  # read before the rows, so the last rows are read after the end
-        _report_new_rows(service, spec, trial, run_id, watch)
-        if status not in ACTIVE:
-            break
-        if not watch.user_stop and watch.pruned_epoch is None and stop_now():
-            watch.user_stop = True
-            service.manager.stop(run_id)
-        time.sleep(poll_s)
-    return _outcome(service, spec, run_id, watch)
+    return _InFlight(trial, run_id)
+
+
+def _poll_trial(service: RunService, spec: StudySpec, item: _InFlight, stopping: bool) -> _Outcome | None:
+    """One look at a trial's run: its new rows reported, a stop passed on; its outcome once it has ended."""
+    trial, run_id, watch = item.trial, item.run_id, item.watch
+    if time.monotonic() >= item.next_beat:
+        beat(trial.study, trial._trial_id)
+        item.next_beat = time.monotonic() + HEARTBEAT_S
+    status = service.store.get(run_id).status  # read before the rows, so the last rows are read after the end
+    _report_new_rows(service, spec, trial, run_id, watch)
+    if status not in ACTIVE:
+        return _outcome(service, spec, run_id, watch)
+    if stopping and not watch.user_stop and watch.pruned_epoch is None:
+        watch.user_stop = True
+        service.manager.stop(run_id)
+    return None
 
 
 def _report_new_rows(service: RunService, spec: StudySpec, trial: optuna.Trial, run_id: str, watch: _Watch) -> None:
