@@ -147,7 +147,9 @@ def test_sigkill_worker_at_random_moments(workspace: Path, forkserver: Any) -> N
     warm.start()
     warm.join(120)
     # One undisturbed run sets the time scale: kills land anywhere from start-up to its last write.
-    calibration = store.create_run(config)
+    # queued by this process, as the app's manager queues a run: a start-up recovery elsewhere in the
+    # session must not take it for an orphan before its worker marks it running
+    calibration = store.create_run(config, owner_pid=os.getpid())
     started = time.monotonic()
     proc = forkserver.Process(target=_worker, args=(str(workspace), calibration))
     proc.start()
@@ -405,7 +407,9 @@ def test_full_disk_fails_the_run_with_a_clear_reason(engine: Engine, monkeypatch
     monkeypatch.setattr(os, "fsync", _no_space)  # Python's fsync only: SQLite keeps working
     assert execute_run(engine.store, engine.catalog, run_id) == "failed"
     record = engine.store.get(run_id)
-    assert record.status_reason.startswith("the disk is full: could not write model.safetensors")
+    # the first file the run writes says so: the live weights at the start (runs/<id>/live/), or
+    # model.safetensors where nothing wrote before it
+    assert record.status_reason.startswith("the disk is full: could not write "), record.status_reason
     assert record.summary.get("error_kind") == "storage"
     assert not (engine.store.run_dir(run_id) / "model.safetensors").exists()
     monkeypatch.undo()
