@@ -144,10 +144,11 @@ def free_port() -> int:
 def start_app(home: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "WORKBENCH_HOME": home}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "workbench" / "app.py"),
-                             "--server.headless", "true", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-                             "--browser.gatherUsageStats", "false"],
+    from workbench.commands.ui import streamlit_args
+
+    # the flags `workbench ui` serves with (among them no forced gc.collect(2) after each script run,
+    # which was most of the server's CPU per page): the server measured is the one people get
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", *streamlit_args("127.0.0.1", port, True)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180

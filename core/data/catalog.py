@@ -33,6 +33,7 @@ UPLOADS = "uploads"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 _MAX_NAME = 100
 _sha_cache: dict[tuple[str, int, int], str] = {}
+_catalog_cache: dict[tuple[str, int, int], dict] = {}  # read only: list_samples builds new refs
 _image_cache: dict[tuple[str, int, int], tuple[str, str, str]] = {}  # (sha256, description, task) of a zip or folder
 IMAGE_TARGET = "label"  # an image's class is its folder's name
 
@@ -52,11 +53,24 @@ def cached_sha256(path: Path) -> str:
     return _sha_cache[key]
 
 
+def _sample_catalog(path: Path) -> dict:
+    """catalog.yaml parsed, remembered per (path, mtime, size): Home, Train and Tune list the samples
+    at every rerun, and parsing the file was a third of the Home page's script time."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    raw = _catalog_cache.get(key)
+    if raw is None:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        _catalog_cache.clear()  # one catalog in use at a time (tests point WORKBENCH_SAMPLES elsewhere)
+        _catalog_cache[key] = raw
+    return raw
+
+
 def list_samples() -> list[DatasetRef]:
     """The samples named in sample_data/catalog.yaml whose files exist, in catalog order."""
     folder = sample_dir()
     try:
-        raw = yaml.safe_load((folder / CATALOG_FILE).read_text(encoding="utf-8")) or {}
+        raw = _sample_catalog(folder / CATALOG_FILE)
     except (OSError, yaml.YAMLError) as exc:
         log.warning("no sample catalog at %s: %s", folder, exc)
         return []
