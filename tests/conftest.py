@@ -91,10 +91,23 @@ def db_url(request: pytest.FixtureRequest, workspace: Path) -> str:
     return database.database_url(workspace)
 
 
+# Under pytest-xdist (make test runs two workers on two cores) tests that share a session-scoped
+# service run on one worker, so each service starts once: the browser suite's app server, the
+# throwaway PostgreSQL, the Ray head. Without xdist the groups mean nothing.
+_GROUPS = (("ray", ("ray_head", "ray_address")), ("postgres", ("postgres_server", "postgres_url", "db_url")))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (run through the device tool)")
+    no_gpu = None if torch.cuda.is_available() else pytest.mark.skip(
+        reason="needs a CUDA GPU (run through the device tool)")
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if no_gpu is not None and "gpu" in item.keywords:
+            item.add_marker(no_gpu)
+        if "tests/e2e" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+            continue
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for group, names in _GROUPS:
+            if fixtures & set(names):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
