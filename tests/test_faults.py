@@ -13,8 +13,9 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import torch
@@ -88,12 +89,20 @@ def _worker(workspace: str, run_id: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def forkserver() -> multiprocessing.context.BaseContext:
+def forkserver() -> Iterator[multiprocessing.context.BaseContext]:
     # A fresh `python -m core.runs.worker` costs ~3 s of imports; forking it from a server that
     # imported them once makes twenty kills affordable. The code that runs is the worker's own.
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["core.runs.execute", "core.runs.worker", "torch._dynamo", __name__])
-    return ctx
+    # Each child re-runs the parent's __main__ by its path; after an AppTest that is a Streamlit page
+    # script, which fails outside Streamlit, so no child would train. While this module's tests run,
+    # __main__ is a bare module (pytest's own needs no re-run in a child either).
+    real_main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield ctx
+    finally:
+        sys.modules["__main__"] = real_main
 
 
 class InjectAt(nn.Module):

@@ -78,7 +78,8 @@ def importance_words(data_kind: str) -> str | None:
 class ShapSnapshots(Callback):
     def __init__(self, store: RunStore, run_id: str, config: RunConfig, prepared: PreparedData, every: int):
         self.store, self.run_id, self.every = store, run_id, every
-        self.path = store.run_dir(run_id) / SNAPSHOT_FILE
+        self.path: Path | None = None  # the file the run's artifact row names now
+        self._version = 0
         self.linear = config.model.kind in LINEAR_KINDS
         rng = np.random.default_rng(config.train.seed)
         train = np.asarray(prepared.X["train"], dtype=np.float32)
@@ -152,8 +153,16 @@ class ShapSnapshots(Callback):
                "background_rows": len(self.background), "explained_rows": len(self.explained),
                "space": "raw", "columns": list(self.groups), "seconds": round(self.seconds, 4),
                "fit_seconds": round(elapsed, 4), "notes": self.notes, "snapshots": self.snapshots}
+        # Each save is a new file, recorded, and only then is the previous one removed: a run killed
+        # between the write and the record leaves a row that still matches its file (rewriting one
+        # file in place would leave a row whose sha256 names the old contents).
+        self._version += 1
+        previous, self.path = self.path, self.store.run_dir(self.run_id) / SNAPSHOT_FILE.replace(
+            ".json", f".{self._version}.json")
         write_atomic(self.path, json.dumps(doc, allow_nan=False))
         self.store.add_artifact(self.run_id, SNAPSHOT_KIND, self.path)
+        if previous is not None:
+            previous.unlink(missing_ok=True)
 
 
 def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
