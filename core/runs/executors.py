@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Callable, Protocol
 
+from core.runs.recovery import pid_alive
+
 WORKERS_ENV = "WORKBENCH_WORKERS"  # "warm" (default where fork exists) or "fresh"
 
 
@@ -246,17 +248,9 @@ class ForkedWorker:
     def _lost(self) -> None:
         """The server died: the run's own process is no child of ours to wait for, so poll it."""
         def watch() -> None:
-            while self.pid is not None and _alive(self.pid):
+            while pid_alive(self.pid):
                 time.sleep(0.2)
             self._ended(1)  # its own status is in the store; this is only the manager's backstop
         threading.Thread(target=watch, name=f"watch-{self.run_id}", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
