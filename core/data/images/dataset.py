@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from core.atomic import write_atomic, write_atomic_with
 from core.data.columns import shown
 from core.data.images.archive import EntryReader, ImageListing, check_classes, scan
-from core.data.images.decode import BadImage, decode, is_grey, probe
+from core.data.images.decode import BadImage, Header, decode, is_grey, open_checked
 from core.errors import ConfigError, WorkbenchError
 from core.vocab import IMAGE_COLORS
 
@@ -28,6 +29,7 @@ CACHE_FOLDER = "cache/images"
 DECODER_VERSION = 1  # bump when decoding changes: old cache entries are then simply not found
 DEFAULT_MAX_SIDE = 64  # the size chosen from the data is capped here (CPU-friendly); ask for more if needed
 MIN_SIDE, MAX_SIDE = 8, 512
+OPENED_BYTES = 256 * 2**20  # files kept open between the two passes; past this they are read again
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,15 @@ def decode_all(path: Path, options: DecodeOptions, label: str | None = None) -> 
     name = label or path.name
     listing = scan(path, name)
     kept, headers, hashes = [], [], []
+    # the images opened in the first pass, decoded in the second without reading or opening them again
+    # (opening is most of the cost for small files), as long as their bytes fit in OPENED_BYTES
+    opened: list[tuple[Image.Image, Header] | None] = []
+    held = 0
     with EntryReader(path) as reader:
         for entry in listing.entries:
             try:
                 data = reader.read(entry.name)
-                headers.append(probe(data))
+                image = open_checked(data)
             except BadImage as exc:
                 listing.skipped.append((entry.name, str(exc)))
                 continue
@@ -103,14 +109,19 @@ def decode_all(path: Path, options: DecodeOptions, label: str | None = None) -> 
                 listing.skipped.append((entry.name, f"cannot be read from the archive ({type(exc).__name__})"))
                 continue
             kept.append(entry)
+            headers.append(image[1])
             hashes.append(hashlib.sha256(data).hexdigest()[:16])
+            held += len(data)
+            opened.append(image if held <= OPENED_BYTES else None)
         listing.entries = kept
         check_classes(listing, name)
         size = target_size([(h.width, h.height) for h in headers], options.size)
         arrays, good = [], []
         for i, entry in enumerate(kept):
+            image, opened[i] = opened[i], None  # each image's pixels are freed once it is decoded
             try:
-                arrays.append(decode(reader.read(entry.name), size, 3))
+                data = b"" if image is not None else reader.read(entry.name)
+                arrays.append(decode(data, size, 3, image))
                 good.append(i)
             except BadImage as exc:
                 listing.skipped.append((entry.name, str(exc)))

@@ -47,19 +47,29 @@ def _open(data: bytes) -> Image.Image:
 
 def probe(data: bytes) -> Header:
     """Size, mode and format from the header alone; BadImage for what must not be decoded."""
+    return open_checked(data)[1]
+
+
+def open_checked(data: bytes) -> tuple[Image.Image, Header]:
+    """The image opened (its pixels not yet decoded) and its header, checked as `probe` checks it.
+
+    Opening costs more than decoding for small images (a BMP's palette is parsed in Python), so
+    a caller that probes all files first and decodes them later hands this image to `decode`."""
     im = _open(data)
     width, height = im.size
     if width < 1 or height < 1:
         raise BadImage("an image of no pixels")
     if width * height > MAX_PIXELS:
         raise BadImage(f"{width} x {height} pixels, over the {MAX_PIXELS // 1_000_000} megapixel limit")
-    return Header(width, height, im.mode, str(im.format))
+    return im, Header(width, height, im.mode, str(im.format))
 
 
-def decode(data: bytes, size: tuple[int, int], channels: int = 3) -> np.ndarray:
-    """(channels, height, width) uint8 of the image resized to size = (width, height)."""
-    header = probe(data)
-    im = _open(data)
+def decode(data: bytes, size: tuple[int, int], channels: int = 3,
+           opened: tuple[Image.Image, Header] | None = None) -> np.ndarray:
+    """(channels, height, width) uint8 of the image resized to size = (width, height).
+
+    opened: what `open_checked(data)` returned, its pixels not yet loaded (each image decodes once)."""
+    im, header = opened or open_checked(data)
     try:
         if header.format == "JPEG":
             im.draft("RGB" if channels == 3 else "L", size)  # decode at 1/2, 1/4, 1/8 scale when that is enough
@@ -103,4 +113,4 @@ def is_grey(arr: np.ndarray) -> bool:
         int(np.abs(a[1] - a[2]).max(initial=0)) <= GREY_TOLERANCE
 
 
-__all__ = ["BadImage", "Header", "FORMATS", "MAX_PIXELS", "decode", "is_grey", "probe", "to_mode"]
+__all__ = ["BadImage", "Header", "FORMATS", "MAX_PIXELS", "decode", "is_grey", "open_checked", "probe", "to_mode"]
