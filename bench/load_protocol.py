@@ -7,7 +7,9 @@ Each session is what a browser tab is to the server: a websocket on /_stcore/str
 BackMsg/ForwardMsg protobufs (streamlit.proto). It asks for the app, then for each page in turn
 (rerun_script with the page's script hash, as the frontend does on navigation) and times each
 request until the server's script_finished; it also reruns fragments when the server asks
-(auto_rerun: the live panels' run_every), as the frontend would. A session costs a few MB and
+(auto_rerun: the live panels' run_every), as the frontend would, and stops those timers where the
+frontend does (on a page change and at the start of each full run: a timer kept after leaving the
+Train page sent the server a fragment rerun every second that no browser sends). A session costs a few MB and
 little CPU here, so 16 of them fit beside a training run on 2 cores.
 
 --train: first trains a digits MLP alone (`workbench train ... --json`, samples/s), then the same
@@ -64,6 +66,7 @@ class Session:
     async def visit(self, page: str) -> float:
         """Ask for `page` ("" for the app's default) and wait for its script to finish."""
         self.page_hash = self.pages.get(page, "")
+        self._stop_fragments()  # as the frontend's onPageChange: the old page's timers go
         self._finished.clear()
         start = time.perf_counter()
         await self._send(page_hash=self.page_hash, page_name=page)
@@ -73,8 +76,7 @@ class Session:
         return took
 
     async def close(self) -> None:
-        for task in self._fragments.values():
-            task.cancel()
+        self._stop_fragments()
         self._reader.cancel()
         await self._ws.close()
 
@@ -96,6 +98,8 @@ class Session:
             kind = msg.WhichOneof("type")
             if kind == "new_session":
                 self._learn_pages(msg.new_session.app_pages)
+                if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops every fragment timer
+                    self._stop_fragments()
             elif kind == "navigation":
                 self._learn_pages(msg.navigation.app_pages)
             elif kind == "script_finished":
@@ -105,10 +109,16 @@ class Session:
                 fragment = msg.auto_rerun.fragment_id
                 if fragment not in self._fragments:
                     self._fragments[fragment] = asyncio.create_task(self._poll(fragment, msg.auto_rerun.interval))
-            elif kind == "stop_auto_rerun":  # the page changed: its fragments stop
-                for task in self._fragments.values():
-                    task.cancel()
-                self._fragments.clear()
+            elif kind == "stop_auto_rerun":  # fragments a fragment run no longer drew
+                for fragment in msg.stop_auto_rerun.fragment_ids:
+                    task = self._fragments.pop(fragment, None)
+                    if task is not None:
+                        task.cancel()
+
+    def _stop_fragments(self) -> None:
+        for task in self._fragments.values():
+            task.cancel()
+        self._fragments.clear()
 
     async def _poll(self, fragment: str, interval: float) -> None:
         while True:
