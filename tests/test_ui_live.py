@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from core.runs.store import MetricRow
 from workbench.ui.live import (
-    any_active, history_frame, poll_metrics, progress_fraction, progress_stats, result_cards, tracked_runs,
+    any_active, history_frame, live_curves, poll_metrics, progress_fraction, progress_stats, result_cards,
+    tracked_runs,
 )
 
 
@@ -31,6 +32,24 @@ def test_poll_reads_only_new_rows_and_keeps_all(engine) -> None:
     assert len(cache["rows"]) == 4 and cache["last_id"] == second[-1]["id"]
     frame = history_frame(cache["rows"], run_id)
     assert set(frame["run_id"]) == {run_id} and frame["epoch"].tolist() == [1, 1, 2, 2]
+
+
+def test_a_live_chart_is_built_once_per_new_rows_and_shared(engine) -> None:
+    store = engine.store
+    run_id = store.create_run({"data": {}}, model="mlp", dataset="iris")
+    store.log_metrics(run_id, _rows(1))
+    caches: dict = {}
+    poll_metrics(store, run_id, caches)
+    cache = caches[run_id]
+    key = (str(store.workspace), run_id, "mlp-iris-1", "loss", cache["last_id"], ())
+    first = live_curves(*key, cache["rows"])
+    assert live_curves(*key, list(cache["rows"])) is first  # another session, another tick: the same figure
+    assert [t.x for t in first.data] == [(1,), (1,)] and first.layout.height == 300
+    store.log_metrics(run_id, _rows(2))
+    poll_metrics(store, run_id, caches)
+    grown = live_curves(*key[:4], cache["last_id"], ((1.5, 0.01),), cache["rows"])
+    assert [t.x for t in grown.data] == [(1, 2), (1, 2)]
+    assert [s.x0 for s in grown.layout.shapes] == [1.5]  # the rate change's mark
 
 
 def test_history_frame_of_no_rows_has_the_columns_curves_need() -> None:

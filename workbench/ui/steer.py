@@ -109,7 +109,16 @@ def paused_words(record: RunRecord) -> str:
 
 def mark_lr_changes(fig: Any, store: RunStore, run_id: str) -> None:
     """A dotted line on a curve where the learning rate was changed, labelled with the new rate."""
-    for change in lr_changes(store, run_id):
+    draw_lr_marks(fig, lr_marks(store, run_id))
+
+
+def lr_marks(store: RunStore, run_id: str) -> tuple[tuple[float, float], ...]:
+    """(epoch, new rate) of each applied change: plain and hashable, so a cached figure can be keyed by it."""
+    return tuple((float(c["epoch"]), float(c["lr"])) for c in lr_changes(store, run_id))
+
+
+def draw_lr_marks(fig: Any, marks: tuple[tuple[float, float], ...]) -> None:
+    for epoch, lr in marks:
         # epoch k's point is drawn after k epochs: a change after 2.5 epochs lies half-way from 2 to 3
-        fig.add_vline(x=change["epoch"], line_dash="dot", line_color="#888",
-                      annotation_text=f"lr {change['lr']:.3g}", annotation_position="top left")
+        fig.add_vline(x=epoch, line_dash="dot", line_color="#888", annotation_text=f"lr {lr:.3g}",
+                      annotation_position="top left")
