@@ -154,3 +154,52 @@ def test_submit_cv_trains_each_fold_in_a_worker(engine):
         assert np.array_equal(load_split(engine.store.artifact_path(child.run_id, "split")).test, fold.test)
     values = [c.metrics["test"]["accuracy"] for c in children]
     assert parent.metrics["cv"]["accuracy"]["mean"] == pytest.approx(np.mean(values))
+
+
+def _ended_fold(store, parent: str, number: int, accuracy: float) -> str:
+    child = store.create_run(IRIS.to_dict(), parent_id=parent, tags=("cv-fold", f"fold:{number}"))
+    store.set_status(child, "running")
+    assert store.set_status(child, "completed", summary={"metrics": {"test": {"accuracy": accuracy}}})
+    return child
+
+
+def test_two_finalizers_write_the_parent_once_from_the_folds_final_metrics(engine, workspace):
+    """The manager's ended-run hook and stop_cv may finalize one parent side by side. Forced here: the
+    rival runs to its end between this finalizer's reading of the folds and its write."""
+    from core.runs.store import RunStore
+
+    parent = engine.store.create_run(IRIS.to_dict(), status="running", tags=("cv",))
+    engine.store.update(parent, summary={"cv_folds": 2})
+    folds = [_ended_fold(engine.store, parent, 1, 0.5), _ended_fold(engine.store, parent, 2, 0.75)]
+    # a fold's final metrics came with its terminal status; a late writer (a second worker) changes nothing
+    assert not engine.store.set_status(folds[0], "completed", summary={"metrics": {"test": {"accuracy": 0.0}}})
+    assert engine.store.get(folds[0]).metrics["test"]["accuracy"] == 0.5
+
+    class RivalFirst(RunStore):
+        writes: list[bool] = []
+
+        def set_status(self, run_id, status, reason=None, **fields):
+            if run_id == parent and not self.writes:
+                self.writes.append(finalize_cv(engine.store, parent))  # the rival, to its end
+            self.writes.append(super().set_status(run_id, status, reason, **fields))
+            return self.writes[-1]
+
+    assert finalize_cv(RivalFirst(workspace), parent)
+    assert RivalFirst.writes == [True, False]  # the rival's write stands; this one's changed nothing
+    record = engine.store.get(parent)
+    assert record.status == "completed" and record.metrics["cv"]["accuracy"]["folds"] == [0.5, 0.75]
+    assert record.metrics["test"]["accuracy"] == pytest.approx(0.625)
+    assert finalize_cv(engine.store, parent) and engine.store.get(parent).ended_at == record.ended_at
+
+
+def test_a_fold_that_has_ended_is_not_trained_again(engine):
+    """A worker started for a run that ended meanwhile (stopped while queued) leaves it as it is."""
+    from core.runs.execute import execute_run
+
+    run_id = engine.store.create_run(IRIS.to_dict())
+    engine.store.request_stop(run_id)  # queued: cancelled at once
+    before = engine.store.get(run_id)
+    assert execute_run(engine.store, engine.catalog, run_id) == "cancelled"
+    after = engine.store.get(run_id)
+    assert (after.status, after.summary, after.pid, after.started_at) == ("cancelled", before.summary, None, None)
+    assert engine.store.epoch_rows(run_id) == []

@@ -175,3 +175,29 @@ def test_a_run_on_an_upload_is_named_for_the_file_the_user_gave(engine, monkeypa
         manager.close()
     run = engine.store.get(run_id)
     assert run.dataset == "big.csv" and run.name == "mlp-big.csv-1"
+
+
+def test_a_started_run_that_still_reads_queued_is_not_started_again(engine, monkeypatch) -> None:
+    """A worker says "running" a moment after it is started; a dispatcher pass in between (the next fold's
+    submit wakes one) started the run a second time: two workers trained one CV fold, one failed on the
+    other's files, and the parent finished on the other fold alone. The pass is forced here."""
+    store = engine.store
+    starts: list[str] = []
+
+    def spawn(self: RunManager, run_id: str) -> _Held:
+        starts.append(run_id)  # and no "running" yet: the worker has not got that far
+        return _Held()
+    monkeypatch.setattr(RunManager, "_spawn", spawn)
+    parent = store.create_run(IRIS.to_dict(), status="running", tags=("cv",))
+    manager = RunManager(store, engine.catalog, poll_s=0.05)
+    manager.cpu_side_by_side = 4  # room for every fold side by side, whatever this machine's cores
+    try:
+        first = manager.submit(IRIS, parent_id=parent, tags=("cv-fold", "fold:1"))
+        wait_for(lambda: first in starts, what="the first fold to start")
+        second = manager.submit(IRIS, parent_id=parent, tags=("cv-fold", "fold:2"))
+        wait_for(lambda: second in starts, what="the second fold to start")
+        assert {store.get(first).status, store.get(second).status} == {"queued"}
+        manager._start_queued()  # one more pass while both still read queued
+        assert starts == [first, second]
+    finally:
+        manager.close()

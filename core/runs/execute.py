@@ -63,14 +63,16 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
 
     `ranks`: this process is one rank of a run trained by several (core.runs.rank); rank 0 alone
     writes its records and files, the others train and return."""
+    writer = ranks is None or ranks.is_writer
+    # The claim: a run that has ended (stopped while it was queued, or trained already) is not trained
+    # again, so nothing here overwrites what it recorded. A rank's run is its launcher's: its pid.
+    mine = {"pid": os.getpid(), "host": this_host()} if ranks is None else {}
+    if writer and not store.set_status(run_id, "running", **mine):
+        return _ended_as(store, run_id)
     if ranks is None and _launched(store, run_id):
         return _launch(store, run_id, should_stop)
-    writer = ranks is None or ranks.is_writer
-    if ranks is None:
-        store.update(run_id, pid=os.getpid(), host=this_host())  # a rank's run is its launcher's: its pid
     if not writer:
         store = ReadOnlyStore(store)  # type: ignore[assignment]
-    store.set_status(run_id, "running")
     run_dir = store.run_dir(run_id)
     trainer: Trainer | None = None
     prepared: PreparedData | None = None
@@ -131,8 +133,11 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         summary["duration_s"] += prior_s
         summary["baselines"], baseline_notes = run_baselines(prepared)
         summary["events"] = logger.events + baseline_notes
-        store.update(run_id, summary=summary, device=_with_ranks(device_label(trainer.device_), ranks))
-        store.set_status(run_id, "completed")
+        # the final metrics and "completed" in one statement: a CV parent counting its folds never sees a
+        # completed fold without them, and nothing rewrites them once the run has ended
+        if not store.set_status(run_id, "completed", summary=summary,
+                                device=_with_ranks(device_label(trainer.device_), ranks)):
+            return _ended_as(store, run_id)
         checkpoints.discard(run_dir)  # nothing left to resume
         return "completed"
     except CancelFit as stop:
@@ -169,6 +174,14 @@ def execute_run(store: RunStore, catalog: Catalog, run_id: str, *, callbacks: It
         store.set_status(run_id, "failed", reason)
         # The trace is in error.log; the console (the CLI's stderr) gets one line, never a traceback.
         log.error("run %s failed: %s", run_id, reason)
+        return "failed"
+
+
+def _ended_as(store: RunStore, run_id: str) -> str:
+    """The status a run ended with elsewhere; "failed" for one deleted meanwhile."""
+    try:
+        return store.get(run_id).status
+    except WorkbenchError:
         return "failed"
 
 

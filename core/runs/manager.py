@@ -233,6 +233,11 @@ class RunManager:
                 continue  # another app process owns that queue entry
             device = queue_name(run)
             with self._lock:
+                # A started run reads "queued" until its worker says "running": a pass in between (the
+                # next submit wakes one) must not start it again. Two workers of one run wrote its metrics
+                # and summary twice, and a CV parent finished on a fold's metrics that then changed.
+                if run.run_id in self._workers:
+                    continue
                 busy = sum(1 for w in self._workers.values() if w.device == device)
                 slots = self._slots_of(device)
                 if shares_the_cpu(run):  # CV folds, repeats and trials: side by side, a thread each

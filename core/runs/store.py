@@ -232,18 +232,19 @@ class RunStore:
         return [_record(r) for r in rows]
 
     def update(self, run_id: str, **fields_: Any) -> None:
-        values = {}
-        for key, value in fields_.items():
-            column = _JSON_FIELDS.get(key, key)
-            values[column] = json.dumps(value) if column.endswith("_json") else value
         with self._write() as con:
-            con.execute(update(runs_table).where(runs_table.c.run_id == run_id).values(**values))
+            con.execute(update(runs_table).where(runs_table.c.run_id == run_id).values(**_columns(fields_)))
 
-    def set_status(self, run_id: str, status: str, reason: str | None = None, *, only_if_active: bool = True) -> bool:
-        """Move a run to `status`. A terminal status is never overwritten (stopping twice is harmless)."""
+    def set_status(self, run_id: str, status: str, reason: str | None = None, *, only_if_active: bool = True,
+                   **fields_: Any) -> bool:
+        """Move a run to `status`. A terminal status is never overwritten (stopping twice is harmless).
+
+        `fields_` (as in update) are written in the same statement, only if the status moves: a run's
+        final summary and its terminal status land together or not at all, so whoever reads a completed
+        run reads its final metrics, and a second writer (a CV parent's other finalizer) changes nothing."""
         now = time.time()
         c = runs_table.c
-        values: dict[str, Any] = {"status": status, "status_reason": reason}
+        values: dict[str, Any] = {**_columns(fields_), "status": status, "status_reason": reason}
         if status in TERMINAL:
             values["ended_at"] = now
         if status == "running":
@@ -416,6 +417,15 @@ class RunStore:
         c = artifacts_table.c
         with self._write() as con:
             con.execute(delete(artifacts_table).where(c.run_id == run_id, c.kind == kind))
+
+
+def _columns(fields_: Mapping[str, Any]) -> dict[str, Any]:
+    """RunRecord field names -> column values (summary -> summary_json, as JSON)."""
+    values = {}
+    for key, value in fields_.items():
+        column = _JSON_FIELDS.get(key, key)
+        values[column] = json.dumps(value) if column.endswith("_json") else value
+    return values
 
 
 def this_host() -> str:

@@ -246,11 +246,17 @@ def cv_result(store: RunStore, parent_id: str) -> CvResult:
 
 
 def finalize_cv(store: RunStore, parent_id: str) -> bool:
-    """Once every fold has ended: the parent's summary and terminal status. False while folds still run."""
+    """Once every fold has ended: the parent's summary and terminal status. False while folds still run.
+
+    A fold's final metrics and its terminal status are one write (execute_run), so the folds read here
+    are final. The parent's summary and status are one write too, taken only while the parent is
+    active: of two finalizers (the manager's ended-run hook and stop_cv), the first one's stands."""
     result = cv_result(store, parent_id)
     if not result.done:
         return False
     parent = store.get(parent_id)
+    if parent.status not in ACTIVE:
+        return True  # finished already
     completed = [f for f in result.folds if f.status == "completed"]
     summary = {
         **parent.summary,
@@ -258,16 +264,15 @@ def finalize_cv(store: RunStore, parent_id: str) -> bool:
         "folds": [{"fold": f.number, "run_id": f.run_id, "status": f.status} for f in result.folds],
         "duration_s": sum(finite_or_none(store.get(f.run_id).summary.get("duration_s")) or 0.0 for f in completed),
     }
-    store.update(parent.run_id, summary=summary, device=_first_device(store, completed))
     if completed:
         missing = len(result.folds) - len(completed)
-        reason = f"{missing} of {len(result.folds)} folds did not complete" if missing else None
-        store.set_status(parent.run_id, "completed", reason)
+        status, reason = "completed", f"{missing} of {len(result.folds)} folds did not complete" if missing else None
     elif any(f.status == "failed" for f in result.folds):
         first = next(f for f in result.folds if f.status == "failed")
-        store.set_status(parent.run_id, "failed", f"every fold failed; fold {first.number}: {first.status_reason}")
+        status, reason = "failed", f"every fold failed; fold {first.number}: {first.status_reason}"
     else:
-        store.set_status(parent.run_id, "cancelled", "stopped before any fold completed")
+        status, reason = "cancelled", "stopped before any fold completed"
+    store.set_status(parent.run_id, status, reason, summary=summary, device=_first_device(store, completed))
     return True
 
 

@@ -173,6 +173,8 @@ def finalize_repeats(store: RunStore, parent_id: str) -> bool:
     if not result.done:
         return False
     parent = store.get(parent_id)
+    if parent.status not in ACTIVE:
+        return True  # finished already: the first finalizer's summary stands (as finalize_cv)
     completed = result.completed
     summary = {
         **parent.summary,
@@ -183,16 +185,16 @@ def finalize_repeats(store: RunStore, parent_id: str) -> bool:
         "duration_s": sum(finite_or_none(m.summary.get("duration_s")) or 0.0 for m in completed),
     }
     device = next((m.device for m in completed if m.device), None)
-    store.update(parent.run_id, summary=summary, device=device)
     if completed:
         missing = len(result.members) - len(completed)
-        store.set_status(parent.run_id, "completed",
-                         f"{missing} of {len(result.members)} seeds did not complete" if missing else None)
+        status, reason = "completed", f"{missing} of {len(result.members)} seeds did not complete" if missing else None
     elif any(m.status == "failed" for m in result.members):
         first = next(m for m in result.members if m.status == "failed")
-        store.set_status(parent.run_id, "failed", f"every seed failed; seed {first.name}: {first.status_reason}")
+        status, reason = "failed", f"every seed failed; seed {first.name}: {first.status_reason}"
     else:
-        store.set_status(parent.run_id, "cancelled", "stopped before any seed completed")
+        status, reason = "cancelled", "stopped before any seed completed"
+    # summary and status in one write, only while the parent is active: computed once (finalize_cv)
+    store.set_status(parent.run_id, status, reason, summary=summary, device=device)
     return True
 
 
