@@ -106,6 +106,25 @@ def test_sample_dir_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert resolve("tiny").target == "y"
 
 
+def test_a_sample_resolves_without_reading_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    # every `workbench train` resolves its sample: hashing each sample and listing each image zip
+    # there cost 0.2-0.5 s; missing files show which entries were read (each is a warning when read)
+    (tmp_path / "catalog.yaml").write_text(
+        "samples:\n- {name: tiny, file: tiny.csv, target: y, task: binary, description: t}\n"
+        "- {name: gone, file: gone.csv, target: y, description: g}\n"
+        "- {name: pics, file: gone.zip, data_kind: image, description: p}\n")
+    (tmp_path / "tiny.csv").write_text("x,y\n1,0\n2,1\n")
+    monkeypatch.setenv("WORKBENCH_SAMPLES", str(tmp_path))
+    with caplog.at_level("WARNING", logger="core.data.catalog"):
+        assert resolve("TINY").target == "y"
+        assert not caplog.records
+        assert [r.name for r in list_samples()] == ["tiny"]
+    assert len(caplog.records) == 2
+    with pytest.raises(DataError, match=r"give a sample name \(tiny, gone, pics, \.\.\.\)"):
+        resolve("gone")
+
+
 def test_safe_filename() -> None:
     assert safe_filename("../../evil.csv") == "evil.csv"
     assert safe_filename("..\\..\\win\\evil.CSV") == "evil.csv"

@@ -66,51 +66,67 @@ def _sample_catalog(path: Path) -> dict:
     return raw
 
 
-def list_samples() -> list[DatasetRef]:
-    """The samples named in sample_data/catalog.yaml whose files exist, in catalog order."""
+def _sample_entries() -> tuple[Path, list]:
+    """The samples folder and its catalog.yaml entries, unchecked (no file is read or hashed yet)."""
     folder = sample_dir()
     try:
         raw = _sample_catalog(folder / CATALOG_FILE)
     except (OSError, yaml.YAMLError) as exc:
         log.warning("no sample catalog at %s: %s", folder, exc)
-        return []
-    refs: list[DatasetRef] = []
-    for entry in raw.get("samples") or []:
-        try:
-            path = folder / str(entry["file"])
-            shape = entry.get("image_shape")
-            if entry.get("data_kind") == "image":
-                refs.append(_image_ref(path, "sample", str(entry["name"]), str(entry.get("description") or "")))
-                continue
-            refs.append(DatasetRef(
-                name=str(entry["name"]), path=path, kind="sample", sha256=cached_sha256(path),
-                target=entry.get("target"), task=entry.get("task"),
-                image_shape=tuple(int(v) for v in shape) if shape else None,
-                description=str(entry.get("description") or ""),
-                sequence=dict(entry["sequence"]) if isinstance(entry.get("sequence"), dict) else None,
-            ))
-        except (KeyError, TypeError, ValueError, OSError) as exc:
-            log.warning("skipping sample entry %r: %s", entry, exc)
-    return refs
+        return folder, []
+    return folder, list(raw.get("samples") or [])
+
+
+def _sample_ref(folder: Path, entry: Any) -> DatasetRef | None:
+    """One catalog entry as a ref (its file hashed, an image set listed), or None if it cannot be one."""
+    try:
+        path = folder / str(entry["file"])
+        if entry.get("data_kind") == "image":
+            return _image_ref(path, "sample", str(entry["name"]), str(entry.get("description") or ""))
+        shape = entry.get("image_shape")
+        return DatasetRef(
+            name=str(entry["name"]), path=path, kind="sample", sha256=cached_sha256(path),
+            target=entry.get("target"), task=entry.get("task"),
+            image_shape=tuple(int(v) for v in shape) if shape else None,
+            description=str(entry.get("description") or ""),
+            sequence=dict(entry["sequence"]) if isinstance(entry.get("sequence"), dict) else None,
+        )
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        log.warning("skipping sample entry %r: %s", entry, exc)
+        return None
+
+
+def _named_sample(text: str) -> DatasetRef | None:
+    """The sample called `text` (any case), building that one ref only: hashing every sample and
+    listing every image set cost each `workbench train` 0.2-0.5 s before it read a row."""
+    folder, entries = _sample_entries()
+    for entry in entries:
+        if text and isinstance(entry, dict) and str(entry.get("name", "")).lower() == text.lower():
+            ref = _sample_ref(folder, entry)
+            if ref is not None:
+                return ref
+    return None
+
+
+def list_samples() -> list[DatasetRef]:
+    """The samples named in sample_data/catalog.yaml whose files exist, in catalog order."""
+    folder, entries = _sample_entries()
+    return [ref for ref in (_sample_ref(folder, entry) for entry in entries) if ref is not None]
 
 
 def sample_sequence(source: str | None) -> dict[str, Any] | None:
     """The sequence settings a sample is read with (seattle_weather: its date column and a 14-day
     window), or None for a table sample or anything that is not a sample's name."""
-    text = str(source or "").strip().lower()
-    for ref in list_samples():
-        if ref.name.lower() == text and ref.sequence is not None:
-            return dict(ref.sequence)
-    return None
+    ref = _named_sample(str(source or "").strip())
+    return dict(ref.sequence) if ref is not None and ref.sequence is not None else None
 
 
 def resolve(source: str, workspace: Path | None = None) -> DatasetRef:
     """A sample name, a path to a CSV/Parquet file, or the name of a file in workspace/uploads."""
     text = str(source).strip()
-    samples = list_samples()
-    for ref in samples:
-        if text and ref.name.lower() == text.lower():
-            return ref
+    sample = _named_sample(text)
+    if sample is not None:
+        return sample
     path = Path(text).expanduser()
     if text and path.is_file():
         return _file_ref(path)
@@ -120,7 +136,7 @@ def resolve(source: str, workspace: Path | None = None) -> DatasetRef:
         found = _find_upload(Path(workspace) / UPLOADS, text)
         if found is not None:
             return _file_ref(found)
-    names = ", ".join(r.name for r in samples[:4]) or "iris"
+    names = ", ".join(str(e.get("name")) for e in _sample_entries()[1][:4] if isinstance(e, dict)) or "iris"
     raise DataError(f"No dataset named '{shown(text, 80)}': give a sample name ({names}, ...), "
                     "a path to a CSV or Parquet file, or a zip or folder of class folders of images")
 
