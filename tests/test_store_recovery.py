@@ -37,8 +37,17 @@ def test_ended_runs_lose_their_temp_files_and_keep_their_status(workspace: Path)
     store.set_status(run_id, "completed")
     leftover = store.run_dir(run_id) / ".weights.safetensors.x1.tmp"
     leftover.write_bytes(b"half")
+    live = store.create_run({}, status="running", pid=os.getpid())
+    store.heartbeat(live)
+    nested = store.run_dir(live) / "variants" / ".int8.safetensors.x2.tmp"  # a live writer's, mid-write
+    nested.parent.mkdir(parents=True)
+    nested.write_bytes(b"half")
+    deep = store.run_dir(run_id) / "explain" / ".shap.parquet.x3.tmp"
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(b"half")
     assert recovery.mark_orphans(store) == []
-    assert not leftover.exists() and store.get(run_id).status == "completed"
+    assert not leftover.exists() and not deep.exists() and store.get(run_id).status == "completed"
+    assert nested.exists() and store.get(live).status == "running"
 
 
 def test_recover_says_what_it_removed(workspace: Path) -> None:

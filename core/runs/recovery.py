@@ -6,6 +6,7 @@ manager's reaper calls `recover` for one run once its process is gone.
 """
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 from core.atomic import sha256_file
 from core.errors import RunNotFound
 from core.runs.store import RunStore, this_host
-from core.vocab import TERMINAL
+from core.vocab import ACTIVE, TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ def mark_orphans(store: RunStore, stale_after_s: float = 120.0) -> list[str]:
     shared database, a Ray node) is judged by its heartbeat alone, and one queued there is left to it
     (a Ray run waits for a node in Ray's queue, whichever machine submitted it)."""
     marked = []
-    runs = store.list_runs()
+    # only a run in a live status can be an orphan: reading every run (its JSON parsed) cost each CLI
+    # command ~0.1 s per 500 runs in the workspace
+    runs = store.list_runs(status=ACTIVE)
     here = this_host()
     for run in runs:
         if run.host not in (None, here) or run.executor == "ray":  # a Ray job's pid is its node's
@@ -47,9 +50,9 @@ def mark_orphans(store: RunStore, stale_after_s: float = 120.0) -> list[str]:
                 marked.append(run.run_id)
     for run_id in marked:
         recover(store, run_id)
-    for run in runs:
-        if run.status in TERMINAL:
-            _sweep_temp_files(store, run.run_id)
+    for run_id in store.run_ids(TERMINAL):  # never a live run's folder: its writer may be mid-write
+        if run_id not in marked:
+            _sweep_temp_files(store, run_id)
     return marked
 
 
@@ -77,8 +80,10 @@ def _sweep_temp_files(store: RunStore, run_id: str) -> list[str]:
     removed = []
     try:
         folder = store.run_dir(run_id)
-        leftovers = list(folder.rglob(TEMP_GLOB)) if folder.is_dir() else []
-    except (RunNotFound, OSError):
+        # os.walk, not Path.rglob: a third of the time over a workspace of many runs
+        leftovers = [Path(top, name) for top, _dirs, names in os.walk(folder)
+                     for name in fnmatch.filter(names, TEMP_GLOB)]
+    except RunNotFound:
         return removed
     for path in leftovers:
         try:

@@ -218,11 +218,12 @@ class RunStore:
                 row = rows[0]
         return _record(row)
 
-    def list_runs(self, status: str | None = None, parent_id: str | None = None,
+    def list_runs(self, status: str | tuple[str, ...] | None = None, parent_id: str | None = None,
                   include_children: bool = True) -> list[RunRecord]:
+        """Newest first; `status`: one status or several."""
         query = select(runs_table)
         if status:
-            query = query.where(runs_table.c.status == status)
+            query = query.where(runs_table.c.status.in_((status,) if isinstance(status, str) else status))
         if parent_id:
             query = query.where(runs_table.c.parent_id == parent_id)
         elif not include_children:
@@ -230,6 +231,11 @@ class RunStore:
         with self._read() as con:
             rows = con.execute(query.order_by(runs_table.c.created_at.desc())).all()
         return [_record(r) for r in rows]
+
+    def run_ids(self, statuses: tuple[str, ...]) -> list[str]:
+        """The ids of the runs in `statuses`, reading no run's JSON (list_runs parses every summary)."""
+        with self._read() as con:
+            return list(con.execute(select(runs_table.c.run_id).where(runs_table.c.status.in_(statuses))).scalars())
 
     def update(self, run_id: str, **fields_: Any) -> None:
         with self._write() as con:
