@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -25,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from core.data import Catalog
     from core.runs.execute import execute_run
+    from core.runs.stopping import RunStops
     from core.runs.store import RunStore
-    from core.training.callbacks import StopCheck
     from core.training.device import cpu_threads
 
     torch.set_num_threads(cpu_threads())
@@ -37,19 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(__name__).info("run %s is %s: nothing to train", run_id, record.status)
         store.close()
         return 0
-    terminated: list[str] = []
-    signal.signal(signal.SIGTERM, lambda *_: terminated.append("stopped through Ray"))
-
-    def signalled() -> str | None:
-        return terminated[0] if terminated else None
-
-    def should_stop() -> str | None:
-        if terminated:
-            return terminated[0]
-        return "stopped by the user" if store.stop_requested(run_id) else None
-
-    status = execute_run(store, Catalog(workspace), run_id, should_stop=should_stop,
-                         callbacks=[StopCheck(signalled, interval_s=0.0)])
+    stops = RunStops(store, run_id, on_sigterm="stopped through Ray")
+    status = execute_run(store, Catalog(workspace), run_id, should_stop=stops.should_stop, callbacks=stops.callbacks())
     store.close()
     return 0 if status in ("completed", "cancelled") else 1
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -27,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     from core.data import Catalog
     from core.runs.execute import execute_run
     from core.errors import RunNotFound
-    from core.runs.store import RunStore
-    from core.training.callbacks import StopCheck
     from core.runs.queue import shares_the_cpu, side_by_side_on_cpu
+    from core.runs.stopping import RunStops
+    from core.runs.store import RunStore
     from core.training.device import cpu_threads
 
     store = RunStore(workspace)
@@ -41,25 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, cpu_threads() // sharing))
 
     parent = os.getppid()
-    terminated: list[str] = []
-    signal.signal(signal.SIGTERM, lambda *_: terminated.append("stopped by SIGTERM"))
 
-    def signalled() -> str | None:
-        return terminated[0] if terminated else None
+    def app_gone() -> str | None:
+        return "interrupted: the app that started this run has stopped" if os.getppid() != parent else None
 
-    def should_stop() -> str | None:
-        if terminated:
-            return terminated[0]
-        if store.stop_requested(run_id):
-            return "stopped by the user"
-        if os.getppid() != parent:
-            return "interrupted: the app that started this run has stopped"
-        return None
-
-    # A signal is a flag in memory, so it is checked at every step boundary (the store is polled
-    # less often): SIGTERM ends the run as cancelled, with a checkpoint, within one step.
-    status = execute_run(store, Catalog(workspace), run_id, should_stop=should_stop,
-                         callbacks=[StopCheck(signalled, interval_s=0.0)])
+    stops = RunStops(store, run_id, on_sigterm="stopped by SIGTERM", also=app_gone)
+    status = execute_run(store, Catalog(workspace), run_id, should_stop=stops.should_stop, callbacks=stops.callbacks())
     return 0 if status in ("completed", "cancelled") else 1
 
 
