@@ -97,6 +97,13 @@ def db_url(request: pytest.FixtureRequest, workspace: Path) -> str:
 _GROUPS = (("ray", ("ray_head", "ray_address")), ("postgres", ("postgres_server", "postgres_url", "db_url")))
 
 
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture built once per module (a trained run, a fork server, a batch of CLI
+    runs): its module's tests then run on one worker, else each worker that gets one builds it again."""
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     no_gpu = None if torch.cuda.is_available() else pytest.mark.skip(
         reason="needs a CUDA GPU (run through the device tool)")
@@ -107,7 +114,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("e2e"))
             continue
         fixtures = set(getattr(item, "fixturenames", ()))
-        for group, names in _GROUPS:
-            if fixtures & set(names):
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
+        group = next((name for name, names in _GROUPS if fixtures & set(names)), None)
+        if group is None and _shares_a_module_fixture(item):
+            group = item.nodeid.split("::", 1)[0]
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
