@@ -23,6 +23,9 @@ def build_optimizer(cfg: OptimConfig, model: nn.Module, device: torch.device,
     `capturable`: the step may be captured in a CUDA graph (its step counters live on the device).
     It changes no arithmetic: fused Adam ignores the flag, and RMSprop's capturable branch differs
     only for a tensor learning rate, which the graph alone uses."""
+    # torch 2.14 imports torch._dynamo (~2.5 s, sympy and triton with it) in every Optimizer's __init__
+    # (add_param_group is @torch._disable_dynamo) and step (_use_grad_for_differentiable): no argument
+    # avoids it (SGD, Adam foreach/fused/neither, RMSprop, LBFGS measured); warm workers preload it.
     name = name or cfg.name
     params = [p for p in model.parameters() if p.requires_grad]
     if name == "lbfgs":  # weight decay and L1 are terms of its loss (core.training.full_batch)
