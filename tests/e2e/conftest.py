@@ -7,22 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
-VIEWPORT = {"width": 1400, "height": 900}
+from tests.e2e.app_server import ROOT, VIEWPORT, launch_chromium, start_app
 
 try:  # Playwright's expect() waits 5 s by default; on 2 shared cores a page (the first, while the
     # warm worker server boots beside it) can take longer to draw. Still a wait on a condition.
@@ -63,53 +54,17 @@ def server_log(tail: int = 3000) -> str:
     return "\n".join(parts)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def server() -> Iterator[str]:
     """`workbench ui --headless` on a free port with its own workspace; killed (with its workers) at the end."""
     home = Path(tempfile.mkdtemp(prefix="wb-e2e-"))
-    _SERVER["log"] = home / "server.log"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(home / "server.log", "wb")
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    # its own process group, so the run workers it spawns end with it
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "ui", "--headless", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    app = start_app(home)
+    _SERVER["log"] = app.log_path
     try:
-        deadline = time.monotonic() + 90
-        while not _healthy(url):
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {proc.returncode}: "
-                                   f"{(home / 'server.log').read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer within 90 s: "
-                                   f"{(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield url
+        app.wait_healthy(90)
+        yield app.url
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        log.close()
+        app.stop()
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -119,7 +74,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        b = launch_chromium(p, executable)
         yield b
         b.close()
 

@@ -13,7 +13,8 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ROOT, _SERVER, screenshot, settle
+from tests.e2e.app_server import ROOT
+from tests.e2e.conftest import _SERVER, screenshot, settle
 from tests.e2e.test_app import nav, type_into
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]

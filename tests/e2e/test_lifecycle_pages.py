@@ -18,8 +18,12 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ROOT, _SERVER, _free_port, screenshot, settle
+from core.runs.store import RunStore
+from core.vocab import ACTIVE
+from tests.e2e.app_server import ROOT, free_port
+from tests.e2e.conftest import _SERVER, screenshot, settle
 from tests.e2e.test_app import nav
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -42,7 +46,7 @@ def _post(url: str, body: dict) -> dict:
 
 def _serve_and_feed(home: Path, run_id: str, rows: pd.DataFrame, labels: pd.Series) -> None:
     """`workbench serve RUN` in its own process: 200 rows to /predict, then their labels to /feedback."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", run_id, "--port", str(port),
                              "--workspace", str(home)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "WORKBENCH_HOME": str(home)}, start_new_session=True)
@@ -70,9 +74,9 @@ def _serve_and_feed(home: Path, run_id: str, rows: pd.DataFrame, labels: pd.Seri
 
 def test_optimize_monitor_feed_back(page: Page, server: str, tmp_path: Path) -> None:
     home = _SERVER["log"].parent
-    _cli(home, "train", "--data", "digits", "--model", "mlp", "--epochs", "15", "--device", "cpu", "--name", RUN,
-         "--quiet")
-    run_id = json.loads(_cli(home, "show", RUN, "--json"))["run_id"]
+    made = _cli(home, "train", "--data", "digits", "--model", "mlp", "--epochs", "15", "--device", "cpu", "--name", RUN,
+                "--quiet", "--json")
+    run_id = json.loads(made.strip().splitlines()[-1])["run_id"]
     digits = pd.read_csv(ROOT / "sample_data" / "digits.csv")
     rows = digits.sample(200, random_state=3).reset_index(drop=True)
     labels = rows.pop("label")
@@ -124,12 +128,14 @@ def test_optimize_monitor_feed_back(page: Page, server: str, tmp_path: Path) -> 
         .to_have_count(1)
     expect(table.locator("[data-testid^='glide-cell']").filter(has_text=re.compile(r"^e2e-digits$"))) \
         .not_to_have_count(0)
-    deadline = time.monotonic() + 120  # let the fine-tune finish, so no worker outlives the test's checks
-    while time.monotonic() < deadline:
-        listed = json.loads(_cli(home, "runs", "--json"))
-        child = next(r for r in listed if r["name"] == "e2e-digits-ft")
-        if child["status"] not in ("queued", "running"):
-            break
-        time.sleep(1)
-    assert child["status"] == "completed", child
+    # let the fine-tune finish, so no worker outlives the test's checks (read in this process: a `workbench
+    # runs` per poll would cost seconds of start-up each, and the CLI's listing is tests/test_cli_train.py's)
+    store = RunStore(home)
+    try:
+        child = wait_for(lambda: next((r for r in store.list_runs() if r.name == "e2e-digits-ft"
+                                       and r.status not in ACTIVE), None), 120, interval_s=0.5,
+                         what="the fine-tune run ending")
+        assert child.status == "completed", (child.status, child.status_reason)
+    finally:
+        store.close()
     assert list(page.console_errors) == [], "browser console errors:\n" + "\n".join(page.console_errors)

@@ -7,17 +7,15 @@ so the hostile run and upload cannot show up in other browser tests.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, _free_port, _healthy, settle
+from tests.e2e.app_server import ROOT, VIEWPORT, start_app
+from tests.e2e.conftest import settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -43,35 +41,22 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     home = tmp_path_factory.mktemp("xss-home")
     data = home / "hostile.csv"
     data.write_bytes(hostile_csv())
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(home / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "workbench.cli", "ui", "--headless", "--port", str(port)],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    app = start_app(home)
     try:
         made = subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--data", str(data), "--target", "y",
-                               "--epochs", "1", "--quiet", "--name", RUN_NAME, "--json"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+                               "--epochs", "1", "--quiet", "--name", RUN_NAME, "--json"], cwd=ROOT,
+                              env={**os.environ, "WORKBENCH_HOME": str(home)}, capture_output=True, text=True,
+                              timeout=240)
         assert made.returncode == 0, made.stderr
-        deadline = time.monotonic() + 120
-        while not _healthy(url):
-            assert server.poll() is None, (home / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "the server did not answer within 120 s"
-            time.sleep(0.2)  # polling the server's health, not waiting out a fixed delay
-        yield url, home
+        app.wait_healthy(120)
+        yield app.url, home
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
+        app.stop()
 
 
 @pytest.fixture
 def watched(browser) -> Iterator[tuple[object, list[str]]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(60_000)
     dialogs: list[str] = []
