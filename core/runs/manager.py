@@ -173,14 +173,22 @@ class RunManager:
     def _loop(self) -> None:
         while not self._closed:
             try:
-                self._reap()
-                self._start_queued()
+                ended = self._collect_ended()
+                self._start_queued()  # the next run first: a CV parent's finalizer does not hold up its next fold
+                if ended:
+                    self._run_ended_hooks(ended)
             except Exception:  # noqa: BLE001 - the dispatcher must outlive one bad run
                 log.exception("run manager loop")
             self._wake.wait(self.poll_s)
             self._wake.clear()
 
     def _reap(self) -> None:
+        ended = self._collect_ended()
+        if ended:
+            self._run_ended_hooks(ended)
+
+    def _collect_ended(self) -> list[str]:
+        """The runs whose workers have ended, each with its final status (the backstop's, if it wrote none)."""
         with self._lock:
             done = [w for w in self._workers.values() if w.proc.poll() is not None]
             for w in done:
@@ -193,9 +201,7 @@ class RunManager:
                 recovery.recover(self.store, w.run_id)  # a worker killed mid-write leaves a temp file behind
             else:  # a worker that exits normally has written its own status; this is the backstop
                 self.store.set_status(w.run_id, "failed", f"the training process exited with code {code}")
-        ended = [w.run_id for w in done] + self._reap_ray()
-        if ended:
-            self._run_ended_hooks(ended)
+        return [w.run_id for w in done] + self._reap_ray()
 
     def _reap_ray(self) -> list[str]:
         """Ray runs that have ended; a job that ended without its run saying so (killed, failed to

@@ -20,17 +20,23 @@ import select
 import sys
 from typing import Any
 
+POLL_S = 0.05  # how often a child without a pidfd is asked whether it has ended
+
 
 def serve(requests: Any, replies: Any) -> None:
     import core.runs.preload  # noqa: F401 - the whole point: imported once, before any fork
 
     _say(replies, {"ready": True})
-    children: set[int] = set()
+    children: dict[int, int | None] = {}  # pid -> its pidfd (None: polled, where Linux's pidfd_open is missing)
     buffer = b""
     stdin_fd = requests.fileno()
     while True:
-        ready, _, _ = select.select([stdin_fd], [], [], 0.05 if children else None)
-        if ready:
+        # A child's end wakes the loop at once (its pidfd turns readable), so the manager hears of it and
+        # starts the next queued run (a CV's next fold) without a poll interval in between.
+        watched = [stdin_fd, *(fd for fd in children.values() if fd is not None)]
+        polled = any(fd is None for fd in children.values())
+        ready, _, _ = select.select(watched, [], [], POLL_S if polled else None)
+        if stdin_fd in ready:
             chunk = os.read(stdin_fd, 65536)
             if not chunk:
                 return  # the app is gone; children notice their parent change and stop themselves
@@ -40,13 +46,22 @@ def serve(requests: Any, replies: Any) -> None:
                 if line.strip():
                     request = json.loads(line)
                     pid = _fork_run(request, stdin_fd, replies)
-                    children.add(pid)
+                    children[pid] = _pidfd(pid)
                     _say(replies, {"run_id": request["run_id"], "pid": pid})
         for pid in list(children):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                children.discard(pid)
+                fd = children.pop(pid)
+                if fd is not None:
+                    os.close(fd)
                 _say(replies, {"pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or no pidfd here: the loop polls this child
+        return None
 
 
 def _fork_run(request: dict[str, Any], stdin_fd: int, replies: Any) -> int:
