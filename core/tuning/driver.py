@@ -114,7 +114,7 @@ def run_study(service: RunService, parent_id: str, *, should_stop: Callable[[], 
             if not flying:
                 break
             for item in list(flying):
-                outcome = _poll_trial(service, spec, item, stopped)
+                outcome = _poll_trial(service, spec, item, stopped, stop_now)
                 if outcome is None:
                     continue
                 flying.remove(item)
@@ -153,7 +153,8 @@ def _start_trial(service: RunService, parent_id: str, spec: StudySpec, base: Run
     return _InFlight(trial, run_id)
 
 
-def _poll_trial(service: RunService, spec: StudySpec, item: _InFlight, stopping: bool) -> _Outcome | None:
+def _poll_trial(service: RunService, spec: StudySpec, item: _InFlight, stopping: bool,
+                stop_now: Callable[[], bool]) -> _Outcome | None:
     """One look at a trial's run: its new rows reported, a stop passed on; its outcome once it has ended."""
     trial, run_id, watch = item.trial, item.run_id, item.watch
     if time.monotonic() >= item.next_beat:
@@ -162,6 +163,10 @@ def _poll_trial(service: RunService, spec: StudySpec, item: _InFlight, stopping:
     status = service.store.get(run_id).status  # read before the rows, so the last rows are read after the end
     _report_new_rows(service, spec, trial, run_id, watch)
     if status not in ACTIVE:
+        if status == "cancelled" and watch.pruned_epoch is None and not watch.user_stop and stop_now():
+            # stop_study flags the study before it stops the trials, so a trial cancelled (still queued,
+            # or stopped) before this driver passed the stop on was stopped with the study, not failed
+            watch.user_stop = True
         return _outcome(service, spec, run_id, watch)
     if stopping and not watch.user_stop and watch.pruned_epoch is None:
         watch.user_stop = True
